@@ -1,0 +1,245 @@
+"""The campaign file, as typed models: what a campaign manager may write, and nothing else.
+
+Every model forbids unknown keys, so a typo is an error rather than a silently ignored setting.
+Cross-references (audience -> channel, message -> audience) are checked in `campaign.validate`,
+where the source lines are at hand.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil.rrule import rrulestr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    model_validator,
+)
+
+from campaign.locales import is_known_locale
+
+Platform = Literal["mastodon", "bluesky", "telegram", "facebook", "x", "webhook", "outbox"]
+PLATFORMS: tuple[Platform, ...] = (
+    "mastodon",
+    "bluesky",
+    "telegram",
+    "facebook",
+    "x",
+    "webhook",
+    "outbox",
+)
+# Platforms whose server decides the limit per instance or per receiver, so a channel may set it.
+PLATFORMS_WITH_CONFIGURABLE_LIMIT: frozenset[str] = frozenset({"mastodon", "webhook", "outbox"})
+
+DEFAULT_API_URLS: dict[str, str] = {
+    "bluesky": "https://bsky.social",
+    "telegram": "https://api.telegram.org",
+    "facebook": "https://graph.facebook.com/v21.0",
+    "x": "https://api.x.com",
+}
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_LOCAL_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}$")
+_QUIET_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"'{name}' is not an IANA time zone (e.g. Asia/Bishkek, Europe/Belgrade)"
+        ) from None
+    return name
+
+
+def _check_locale(code: str) -> str:
+    if not is_known_locale(code):
+        raise ValueError(
+            f"'{code}' is not a known language code (ISO 639-1, optionally with a region or "
+            "script: ky, ru, en, sq, sr, sr-Latn)"
+        )
+    return code
+
+
+def _check_slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(
+            f"'{value}' must be lower-case letters, digits, '-' or '_' (e.g. safe-migration)"
+        )
+    return value
+
+
+def _check_credentials(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise ValueError(
+            "credentials must name an environment variable (e.g. MASTODON_TOKEN), never hold "
+            "the secret itself; put the secret in the environment or .env"
+        )
+    return value
+
+
+def _check_local_datetime(value: str) -> str:
+    if not _LOCAL_DATETIME.match(value):
+        raise ValueError(f"'{value}' is not a local date-time 'YYYY-MM-DD HH:MM'")
+    return value
+
+
+def _check_rrule(value: str) -> str:
+    if "DTSTART" in value.upper() or "\n" in value:
+        raise ValueError("write only the RRULE part; it starts on the campaign start date")
+    try:
+        rrulestr(value, dtstart=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"'{value}' is not a valid RFC 5545 RRULE: {exc}") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+Locale = Annotated[str, AfterValidator(_check_locale)]
+Slug = Annotated[str, AfterValidator(_check_slug)]
+CredentialRef = Annotated[str, AfterValidator(_check_credentials)]
+LocalDateTime = Annotated[str, AfterValidator(_check_local_datetime)]
+RRule = Annotated[str, AfterValidator(_check_rrule)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QuietHours(Model):
+    """A daily local period during which nothing is posted, e.g. 22:00-08:00 (may cross midnight)."""
+
+    start: time
+    end: time
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = _QUIET_HOURS.match(value.strip())
+            if not match:
+                raise ValueError(f"'{value}' is not a period 'HH:MM-HH:MM' (e.g. 22:00-08:00)")
+            h1, m1, h2, m2 = (int(g) for g in match.groups())
+            if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+                raise ValueError(f"'{value}' is not a period 'HH:MM-HH:MM' (e.g. 22:00-08:00)")
+            return {"start": time(h1, m1), "end": time(h2, m2)}
+        return value
+
+    def contains(self, moment: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+class RateLimit(Model):
+    """At most `requests` publish calls per `per_seconds`, shared by every worker."""
+
+    requests: int = Field(gt=0)
+    per_seconds: int = Field(gt=0)
+
+
+class Utm(Model):
+    """UTM parameters added to links; unset parts are derived from the post (platform, audience)."""
+
+    source: str | None = None
+    medium: str = "social"
+    campaign: str | None = None
+
+
+class Audience(Model):
+    description: str = ""
+    locales: list[Locale] = Field(min_length=1)
+    timezone: TimeZoneName | None = None
+    quiet_hours: QuietHours | None = None
+    channels: list[str] = Field(min_length=1)
+
+
+class Channel(Model):
+    platform: Platform
+    account: str | None = None
+    api_url: HttpUrl | None = None
+    credentials: CredentialRef | None = None
+    locales: list[Locale] | None = None
+    max_length: int | None = Field(default=None, gt=0)
+    visibility: Literal["public", "unlisted", "private", "direct"] = "public"
+    rate_limit: RateLimit | None = None
+    directory: str | None = None
+
+    @model_validator(mode="after")
+    def _platform_specific(self) -> Channel:
+        if self.max_length is not None and self.platform not in PLATFORMS_WITH_CONFIGURABLE_LIMIT:
+            raise ValueError(
+                f"max_length cannot be set for {self.platform}: its limit is fixed by the platform"
+            )
+        needs_url = self.platform in ("mastodon", "webhook")
+        if needs_url and self.api_url is None:
+            raise ValueError(f"a {self.platform} channel needs api_url (the server to post to)")
+        needs_credentials = self.platform != "outbox"
+        if needs_credentials and self.credentials is None:
+            raise ValueError(
+                f"a {self.platform} channel needs credentials: the name of the environment "
+                "variable that holds its token"
+            )
+        return self
+
+    def resolved_api_url(self) -> str | None:
+        if self.api_url is not None:
+            return str(self.api_url).rstrip("/")
+        return DEFAULT_API_URLS.get(self.platform)
+
+
+class ScheduleEntry(Model):
+    """Either one local date-time (`at`) or a recurrence (`rrule`), in each audience's local time."""
+
+    at: LocalDateTime | None = None
+    rrule: RRule | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ScheduleEntry:
+        if (self.at is None) == (self.rrule is None):
+            raise ValueError("a schedule entry needs exactly one of 'at' or 'rrule'")
+        return self
+
+
+class Message(Model):
+    template: str
+    audiences: list[str] | None = None
+    vars: dict[str, Any] = Field(default_factory=dict)
+    link: HttpUrl | None = None
+    hashtags: list[str] = Field(default_factory=list)
+    schedule: list[ScheduleEntry] = Field(min_length=1)
+
+
+class Campaign(Model):
+    campaign: Slug
+    title: str
+    timezone: TimeZoneName
+    start: date
+    end: date
+    templates: str | None = None
+    fallback_locale: Locale | None = None
+    max_lateness: timedelta = timedelta(hours=1)
+    utm: Utm = Utm()
+    audiences: dict[Slug, Audience] = Field(min_length=1)
+    channels: dict[Slug, Channel] = Field(min_length=1)
+    messages: dict[Slug, Message] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _window(self) -> Campaign:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        return self
+
+    def audience_timezone(self, audience: str) -> str:
+        return self.audiences[audience].timezone or self.timezone

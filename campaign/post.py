@@ -1,0 +1,61 @@
+"""A concrete post: one rendered text, for one channel, at one instant. The unit of the plan."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def post_id(
+    campaign: str, message: str, audience: str, locale: str, channel: str, scheduled_at: datetime
+) -> str:
+    """A deterministic id: the same campaign file always yields the same ids."""
+    instant = scheduled_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    key = "\x1f".join((campaign, message, audience, locale, channel, instant))
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def utc_iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, the one way instants are written out."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Post:
+    """One post of the plan. `scheduled_at` is UTC; `local_time` is the audience's wall clock."""
+
+    id: str
+    campaign: str
+    message: str
+    audience: str
+    locale: str
+    channel: str
+    platform: str
+    scheduled_at: datetime
+    local_time: datetime
+    timezone: str
+    text: str
+    length: int
+    limit: int | None
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        """The preview's JSON object (the documented fields, in a stable order)."""
+        return {
+            "id": self.id,
+            "campaign": self.campaign,
+            "message": self.message,
+            "audience": self.audience,
+            "locale": self.locale,
+            "channel": self.channel,
+            "platform": self.platform,
+            "scheduled_at": utc_iso(self.scheduled_at),
+            "local_time": self.local_time.isoformat(),
+            "timezone": self.timezone,
+            "text": self.text,
+            "length": self.length,
+            "limit": self.limit,
+            "warnings": list(self.warnings),
+        }
