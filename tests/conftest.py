@@ -1,0 +1,4 @@
+"""Shared test configuration. Fixture modules live in tests/fixtures/ and are registered here."""
+
+pytest_plugins: list[str] = [
+]
