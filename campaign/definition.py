@@ -19,6 +19,8 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -115,7 +117,7 @@ class Model(BaseModel):
 
 
 class QuietHours(Model):
-    """A daily local period during which nothing is posted, e.g. 22:00-08:00 (may cross midnight)."""
+    """A daily local period when nothing is posted, e.g. 22:00-08:00 (may cross midnight)."""
 
     start: time
     end: time
@@ -176,12 +178,18 @@ class Channel(Model):
     rate_limit: RateLimit | None = None
     directory: str | None = None
 
+    @field_validator("max_length")
+    @classmethod
+    def _limit_is_configurable(cls, value: int | None, info: ValidationInfo) -> int | None:
+        platform = info.data.get("platform")
+        if value is not None and platform not in PLATFORMS_WITH_CONFIGURABLE_LIMIT:
+            raise ValueError(
+                f"max_length cannot be set for {platform}: its limit is fixed by the platform"
+            )
+        return value
+
     @model_validator(mode="after")
     def _platform_specific(self) -> Channel:
-        if self.max_length is not None and self.platform not in PLATFORMS_WITH_CONFIGURABLE_LIMIT:
-            raise ValueError(
-                f"max_length cannot be set for {self.platform}: its limit is fixed by the platform"
-            )
         needs_url = self.platform in ("mastodon", "webhook")
         if needs_url and self.api_url is None:
             raise ValueError(f"a {self.platform} channel needs api_url (the server to post to)")
@@ -200,7 +208,7 @@ class Channel(Model):
 
 
 class ScheduleEntry(Model):
-    """Either one local date-time (`at`) or a recurrence (`rrule`), in each audience's local time."""
+    """One local date-time (`at`) or a recurrence (`rrule`), in each audience's local time."""
 
     at: LocalDateTime | None = None
     rrule: RRule | None = None
@@ -235,11 +243,13 @@ class Campaign(Model):
     channels: dict[Slug, Channel] = Field(min_length=1)
     messages: dict[Slug, Message] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _window(self) -> Campaign:
-        if self.end < self.start:
-            raise ValueError(f"end ({self.end}) is before start ({self.start})")
-        return self
+    @field_validator("end")
+    @classmethod
+    def _window(cls, end: date, info: ValidationInfo) -> date:
+        start = info.data.get("start")
+        if start is not None and end < start:
+            raise ValueError(f"the campaign ends ({end}) before it starts ({start})")
+        return end
 
     def audience_timezone(self, audience: str) -> str:
         return self.audiences[audience].timezone or self.timezone

@@ -23,7 +23,7 @@ _TAG = re.compile(r"^(?P<language>[a-z]{2})(?:-[A-Z][a-z]{3})?(?:-(?:[A-Z]{2}|\d
 def is_known_locale(code: str) -> bool:
     """True when `code` is an ISO 639-1 language, optionally with BCP 47 script and region."""
     match = _TAG.match(code)
-    return bool(match) and match.group("language") in ISO_639_1
+    return match is not None and match.group("language") in ISO_639_1
 
 
 def language_of(code: str) -> str:

@@ -1,0 +1,1 @@
+"""Campaigns as code: definitions, rendering, platform rules and the dry-run preview."""

@@ -1,0 +1,247 @@
+"""The plan: every post a campaign file describes, rendered and checked, or every problem."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from campaign.definition import Campaign, Channel
+from campaign.errors import DefinitionError, Problem, Severity, TemplateError
+from campaign.locales import language_of
+from campaign.post import Post, post_id
+from campaign.render import Renderer, UtmDefaults
+from campaign.rules import Measure, measure
+from campaign.schedule import ScheduleProblem, Slot, slots
+from campaign.source import SourceMap, load_yaml
+from campaign.validate import parse_campaign, template_root
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A valid campaign and its posts, sorted by time. `warnings` are worth a look, not fatal."""
+
+    campaign: Campaign
+    posts: list[Post]
+    warnings: list[Problem]
+    source: Path
+
+
+def load_campaign(path: str | Path) -> tuple[Campaign, SourceMap]:
+    """Read and validate a campaign file (not its templates).
+
+    Raises:
+        DefinitionError: with every problem in the file.
+    """
+    path = Path(path)
+    data, source = load_yaml(path, display=str(path))
+    return parse_campaign(data, source), source
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Every post of a campaign file, rendered and checked against its platform's rules.
+
+    Raises:
+        DefinitionError: with every problem found in the file, its templates and its posts.
+    """
+    path = Path(path)
+    campaign, source = load_campaign(path)
+    builder = _PlanBuilder(campaign, source, path)
+    posts = sorted(builder.posts(), key=lambda p: (p.scheduled_at, p.audience, p.channel, p.id))
+    errors = [p for p in builder.problems if p.severity is Severity.ERROR]
+    if errors:
+        raise DefinitionError(errors)
+    return Plan(campaign, posts, builder.problems, path)
+
+
+def _display_root(path: Path, campaign: Campaign) -> str:
+    """The template root as a person would type it from where they run the command."""
+    root = template_root(campaign, path)
+    try:
+        return os.path.relpath(root)
+    except ValueError:  # another drive on Windows
+        return str(root)
+
+
+@lru_cache(maxsize=65_536)
+def _measure(text: str, platform: str, max_length: int | None) -> Measure:
+    # Recurring messages repeat their text; counting (twitter-text above all) is the costly part.
+    return measure(text, platform, max_length=max_length)
+
+
+class _PlanBuilder:
+    """Expands one campaign into posts, collecting problems instead of stopping at the first."""
+
+    def __init__(self, campaign: Campaign, source: SourceMap, path: Path) -> None:
+        self.campaign = campaign
+        self.source = source
+        self.problems: list[Problem] = []
+        self._seen_problems: set[Problem] = set()
+        self._renderer = Renderer(
+            template_root(campaign, path),
+            display_root=_display_root(path, campaign),
+            fallback_locale=campaign.fallback_locale,
+        )
+        self._utm = UtmDefaults(
+            source=campaign.utm.source,
+            medium=campaign.utm.medium,
+            campaign=campaign.utm.campaign or campaign.campaign,
+        )
+
+    def report(self, problem: Problem) -> None:
+        if problem not in self._seen_problems:
+            self._seen_problems.add(problem)
+            self.problems.append(problem)
+
+    def posts(self) -> Iterator[Post]:
+        seen: dict[str, tuple[str, int]] = {}
+        for message_name in self.campaign.messages:
+            for post, entry_index in self._message_posts(message_name):
+                if post.id in seen:
+                    _, other_index = seen[post.id]
+                    self.report(
+                        self.source.problem(
+                            ("messages", message_name, "schedule", entry_index),
+                            f"message '{message_name}' is scheduled twice for audience "
+                            f"'{post.audience}' at {post.local_time:%Y-%m-%d %H:%M} (schedule "
+                            f"entries {other_index + 1} and {entry_index + 1}): remove one",
+                        )
+                    )
+                    continue
+                seen[post.id] = (message_name, entry_index)
+                yield post
+
+    def _message_posts(self, name: str) -> Iterator[tuple[Post, int]]:
+        message = self.campaign.messages[name]
+        if not self._renderer.has_folder(message.template):
+            self.report(
+                self.source.problem(
+                    ("messages", name, "template"),
+                    f"template '{message.template}' not found: create the folder "
+                    f"{self._renderer.display(message.template)}/ with a <locale>.j2 file "
+                    f"(existing: {', '.join(self._renderer.folders()) or 'none'})",
+                )
+            )
+            return
+        audiences = message.audiences or list(self.campaign.audiences)
+        for entry_index, entry in enumerate(message.schedule):
+            location = ("messages", name, "schedule", entry_index)
+            for audience_name in audiences:
+                audience = self.campaign.audiences[audience_name]
+                zone = ZoneInfo(self.campaign.audience_timezone(audience_name))
+                try:
+                    entry_slots = list(
+                        slots(
+                            entry,
+                            zone=zone,
+                            quiet=audience.quiet_hours,
+                            start=self.campaign.start,
+                            end=self.campaign.end,
+                        )
+                    )
+                except ScheduleProblem as exc:
+                    self.report(self.source.problem(location, f"message '{name}': {exc}"))
+                    continue
+                for slot in entry_slots:
+                    for post in self._audience_posts(name, audience_name, slot):
+                        yield post, entry_index
+
+    def _audience_posts(self, message_name: str, audience_name: str, slot: Slot) -> Iterator[Post]:
+        audience = self.campaign.audiences[audience_name]
+        for locale in audience.locales:
+            for channel_name in audience.channels:
+                channel = self.campaign.channels[channel_name]
+                if channel.locales is not None and not _serves(channel, locale):
+                    continue
+                post = self._post(message_name, audience_name, locale, channel_name, slot)
+                if post is not None:
+                    yield post
+
+    def _post(
+        self, message_name: str, audience_name: str, locale: str, channel_name: str, slot: Slot
+    ) -> Post | None:
+        message = self.campaign.messages[message_name]
+        channel = self.campaign.channels[channel_name]
+        audience = self.campaign.audiences[audience_name]
+        try:
+            resolved = self._renderer.resolve(
+                message.template, audience=audience_name, locale=locale, platform=channel.platform
+            )
+            context: dict[str, Any] = {
+                **message.vars,
+                "campaign": {"id": self.campaign.campaign, "title": self.campaign.title},
+                "audience": {"name": audience_name, "description": audience.description},
+                "locale": locale,
+                "language": language_of(locale),
+                "channel": {"name": channel_name, "platform": channel.platform},
+                "platform": channel.platform,
+                "local_time": slot.local_time,
+                "scheduled_at": slot.scheduled_at,
+                "link": str(message.link) if message.link is not None else None,
+                "hashtags": list(message.hashtags),
+                "_utm": self._utm,
+            }
+            if message.link is None:
+                del context["link"]  # an undefined `link` then fails loudly under StrictUndefined
+            text = self._renderer.render(resolved.name, context)
+        except TemplateError as exc:
+            self.report(exc.problem())
+            return None
+        warnings = list(slot.warnings)
+        if resolved.fallback_warning:
+            self.report(
+                Problem(
+                    self._renderer.display(message.template),
+                    None,
+                    resolved.fallback_warning,
+                    Severity.WARNING,
+                )
+            )
+            if resolved.locale in audience.locales:
+                return None  # the audience already gets the post in that language
+            warnings.append(resolved.fallback_warning)
+        counted = _measure(text, channel.platform, channel.max_length)
+        identity = post_id(
+            self.campaign.campaign,
+            message_name,
+            audience_name,
+            locale,
+            channel_name,
+            slot.scheduled_at,
+        )
+        for violation in counted.violations:
+            self.report(
+                Problem(
+                    self._renderer.display(resolved.name),
+                    None,
+                    f"post {identity} (message '{message_name}', audience '{audience_name}', "
+                    f"{locale}, channel '{channel_name}', {slot.local_time:%Y-%m-%d %H:%M %Z}): "
+                    f"{violation}",
+                )
+            )
+        return Post(
+            id=identity,
+            campaign=self.campaign.campaign,
+            message=message_name,
+            audience=audience_name,
+            locale=resolved.locale,
+            channel=channel_name,
+            platform=channel.platform,
+            scheduled_at=slot.scheduled_at,
+            local_time=slot.local_time,
+            timezone=self.campaign.audience_timezone(audience_name),
+            text=text,
+            length=counted.length,
+            limit=counted.limit,
+            warnings=tuple(warnings),
+        )
+
+
+def _serves(channel: Channel, locale: str) -> bool:
+    """A channel limited to some locales takes a post in that locale or in its bare language."""
+    assert channel.locales is not None
+    return locale in channel.locales or language_of(locale) in channel.locales

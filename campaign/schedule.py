@@ -1,0 +1,135 @@
+"""From schedule entries in local wall-clock time to UTC instants, DST-correct.
+
+The rules, also in the README:
+- `at` and `rrule` times are wall-clock times of each audience's time zone.
+- A wall time that does not exist (the spring-forward gap) is an error for a one-off `at`; for a
+  recurrence it moves forward by the length of the gap (02:30 -> 03:30), as RFC 5545 says, with a
+  warning.
+- A wall time that happens twice (fall back) means its first occurrence, the earlier instant, as
+  RFC 5545 says, with a warning.
+- A time inside the audience's quiet hours moves to the end of the quiet period, with a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
+
+from campaign.definition import QuietHours, ScheduleEntry
+
+# A recurrence is bounded by the campaign window; FREQ=MINUTELY over months is a typo, not a plan.
+MAX_OCCURRENCES_PER_ENTRY = 10_000
+
+
+class ScheduleProblem(ValueError):
+    """Raised when a schedule entry cannot be turned into instants; the message says why."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One moment a message goes out to one audience."""
+
+    scheduled_at: datetime  # UTC
+    local_time: datetime  # aware, in the audience's zone
+    warnings: tuple[str, ...] = ()
+
+
+def wall_times(entry: ScheduleEntry, start: date, end: date) -> list[datetime]:
+    """The naive local date-times an entry names within the campaign window [start, end].
+
+    Raises:
+        ScheduleProblem: the time is outside the window, or the recurrence is unusable.
+    """
+    first = datetime.combine(start, time())
+    last = datetime.combine(end, time(23, 59, 59))
+    if entry.at is not None:
+        moment = datetime.fromisoformat(entry.at.replace(" ", "T"))
+        if not first <= moment <= last:
+            raise ScheduleProblem(
+                f"{entry.at} is outside the campaign window {start} to {end}: "
+                "move it inside or widen the window"
+            )
+        return [moment]
+    assert entry.rrule is not None  # guaranteed by ScheduleEntry's validator
+    try:
+        rule = rrulestr(entry.rrule, dtstart=first)
+        times: list[datetime] = []
+        for moment in rule.xafter(first, inc=True):
+            if moment > last:
+                break
+            times.append(moment)
+            if len(times) > MAX_OCCURRENCES_PER_ENTRY:
+                raise ScheduleProblem(
+                    f"'{entry.rrule}' yields more than {MAX_OCCURRENCES_PER_ENTRY} times in the "
+                    "campaign window: check FREQ and INTERVAL, or add COUNT"
+                )
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, ScheduleProblem):
+            raise
+        raise ScheduleProblem(f"'{entry.rrule}' cannot be expanded: {exc}") from None
+    if not times:
+        raise ScheduleProblem(f"'{entry.rrule}' yields no time within {start} to {end}")
+    return times
+
+
+def resolve(wall: datetime, zone: ZoneInfo, *, recurring: bool) -> Slot:
+    """The instant of a wall-clock time in `zone`, by the module's DST rules.
+
+    Raises:
+        ScheduleProblem: a one-off time falls in a DST gap.
+    """
+    earlier = wall.replace(tzinfo=zone, fold=0)
+    later = wall.replace(tzinfo=zone, fold=1)
+    utc = earlier.astimezone(UTC)
+    local = utc.astimezone(zone)
+    warnings: list[str] = []
+    if local.replace(tzinfo=None) != wall:
+        # fold=0 in a gap uses the offset from before the gap, which lands `gap` later: RFC 5545.
+        if not recurring:
+            raise ScheduleProblem(
+                f"{wall:%Y-%m-%d %H:%M} does not exist in {zone.key} (clocks move forward "
+                f"then): pick {local:%H:%M} or another time"
+            )
+        warnings.append(
+            f"{wall:%Y-%m-%d %H:%M} does not exist in {zone.key} (DST gap); moved to {local:%H:%M}"
+        )
+    elif earlier.utcoffset() != later.utcoffset():
+        warnings.append(
+            f"{wall:%Y-%m-%d %H:%M} happens twice in {zone.key} (DST ends); using the first, "
+            f"{local:%H:%M%z}"
+        )
+    return Slot(utc, local, tuple(warnings))
+
+
+def respect_quiet_hours(slot: Slot, quiet: QuietHours | None, zone: ZoneInfo) -> Slot:
+    """Move a slot that falls in quiet hours to the end of the quiet period."""
+    if quiet is None or not quiet.contains(slot.local_time.time()):
+        return slot
+    local = slot.local_time
+    day = local.date() if local.time() < quiet.end else local.date() + timedelta(days=1)
+    moved = resolve(datetime.combine(day, quiet.end), zone, recurring=True)
+    when = "the next day " if day != local.date() else ""
+    note = f"{local:%H:%M} is in quiet hours {quiet}; moved to {when}{moved.local_time:%H:%M}"
+    return Slot(moved.scheduled_at, moved.local_time, (*slot.warnings, *moved.warnings, note))
+
+
+def slots(
+    entry: ScheduleEntry,
+    *,
+    zone: ZoneInfo,
+    quiet: QuietHours | None,
+    start: date,
+    end: date,
+) -> Iterator[Slot]:
+    """Every slot of one schedule entry for one audience.
+
+    Raises:
+        ScheduleProblem: see `wall_times` and `resolve`.
+    """
+    recurring = entry.rrule is not None
+    for wall in wall_times(entry, start, end):
+        yield respect_quiet_hours(resolve(wall, zone, recurring=recurring), quiet, zone)
