@@ -1,0 +1,21 @@
+"""Platform clients: one module per platform, each registering itself with `client_for`."""
+
+from workers.platforms.base import (
+    HttpClient,
+    Outgoing,
+    PlatformClient,
+    Published,
+    Timeouts,
+    client_for,
+    retry_at_from,
+)
+
+__all__ = [
+    "HttpClient",
+    "Outgoing",
+    "PlatformClient",
+    "Published",
+    "Timeouts",
+    "client_for",
+    "retry_at_from",
+]

@@ -1,0 +1,65 @@
+"""Mastodon: `POST /api/v1/statuses` with an Idempotency-Key, so a resend within an hour is safe.
+
+The server keeps each `Idempotency-Key` per account for one hour and answers a repeat with the
+original status. The key is the post id, so retries of an unknown outcome must stay inside that
+hour; past it, a resend can create a second status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+from campaign.definition import Channel
+from campaign.errors import ConfigurationError, OutcomeUnknown
+from campaign.locales import language_of
+from workers.platforms.base import DEFAULT_TIMEOUTS, HttpClient, Outgoing, Published, Timeouts
+
+log = logging.getLogger(__name__)
+
+
+class MastodonClient(HttpClient):
+    """Publishes statuses to one Mastodon account with its access token."""
+
+    platform: ClassVar[str] = "mastodon"
+    idempotent: ClassVar[bool] = True
+
+    def __init__(
+        self, channel: Channel, secret: str | None, *, timeouts: Timeouts = DEFAULT_TIMEOUTS
+    ) -> None:
+        super().__init__(channel, secret, timeouts=timeouts)
+        self._require_secret("an access token")
+        base = channel.resolved_api_url()
+        if base is None:
+            raise ConfigurationError("a mastodon channel needs api_url (the server to post to)")
+        self._url = f"{base}/api/v1/statuses"
+        parts = urlsplit(self._url)
+        self._what = f"{parts.netloc}{parts.path}"
+
+    def publish(self, post: Outgoing) -> Published:
+        body = {
+            "status": post.text,
+            "visibility": self.channel.visibility,
+            "language": language_of(post.locale),
+        }
+        headers = {
+            "Authorization": f"Bearer {self._secret}",
+            "Content-Type": "application/json; charset=utf-8",
+            "Accept": "application/json",
+            "Idempotency-Key": post.post_id,
+        }
+        encoded = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        response = self._post(self._url, body=encoded, headers=headers, what=self._what)
+        status = self._json(response, self._what)
+        remote_id = status.get("id")
+        if not isinstance(remote_id, str | int) or remote_id == "":
+            raise OutcomeUnknown(
+                f"mastodon: {self._what} answered HTTP {response.status_code} without a status "
+                "id; the post was probably published"
+            )
+        url = status.get("url")
+        published = Published(str(remote_id), url if isinstance(url, str) and url else None)
+        log.debug("mastodon: post %s published as %s", post.post_id, published.remote_id)
+        return published
