@@ -8,6 +8,7 @@ import shutil
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from campaign.definition import Campaign
 from campaign.errors import DefinitionError, Problem
@@ -15,8 +16,9 @@ from campaign.html import render_html
 from campaign.plan import Plan, load_plan
 from campaign.preview import Selection, as_json, as_table, select
 
-# argparse keeps the subparsers type private; this is the name typeshed gives it.
-Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+if TYPE_CHECKING:
+    # argparse keeps the subparsers type private (and not subscriptable at run time).
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 VALIDATE_HELP = """\
 Check campaign files, their templates and every post they describe against each platform's

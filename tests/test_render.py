@@ -1,0 +1,124 @@
+"""Templates render sandboxed and strict, chosen by an explicit fallback chain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from campaign.errors import TemplateError
+from campaign.render import Renderer, UtmDefaults
+
+
+def make_renderer(root: Path, files: dict[str, str], fallback: str | None = None) -> Renderer:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return Renderer(root, display_root="templates", fallback_locale=fallback)
+
+
+def context(**extra: object) -> dict[str, object]:
+    return {
+        "audience": {"name": "migrants-kg", "description": ""},
+        "locale": "ky",
+        "platform": "telegram",
+        "_utm": UtmDefaults(source=None, medium="social", campaign="safe-migration"),
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("present", "chosen"),
+    [
+        (
+            ["migrants-kg.ky.telegram.j2", "migrants-kg.ky.j2", "ky.telegram.j2", "ky.j2"],
+            "migrants-kg.ky.telegram.j2",
+        ),
+        (["migrants-kg.ky.j2", "ky.telegram.j2", "ky.j2"], "migrants-kg.ky.j2"),
+        (["ky.telegram.j2", "ky.j2"], "ky.telegram.j2"),
+        (["ky.j2"], "ky.j2"),
+    ],
+)
+def test_the_most_specific_template_wins(tmp_path: Path, present: list[str], chosen: str) -> None:
+    renderer = make_renderer(tmp_path, {f"launch/{name}": "x" for name in present})
+    resolved = renderer.resolve("launch", audience="migrants-kg", locale="ky", platform="telegram")
+    assert resolved.name == f"launch/{chosen}"
+    assert resolved.fallback_warning is None
+
+
+def test_a_regional_locale_uses_its_language_without_warning(tmp_path: Path) -> None:
+    renderer = make_renderer(tmp_path, {"launch/sr.j2": "x"})
+    resolved = renderer.resolve("launch", audience="kosovo", locale="sr-Latn", platform="x")
+    assert resolved.name == "launch/sr.j2"
+    assert resolved.fallback_warning is None
+
+
+def test_falling_back_to_another_language_warns(tmp_path: Path) -> None:
+    renderer = make_renderer(tmp_path, {"launch/en.j2": "x"}, fallback="en")
+    resolved = renderer.resolve("launch", audience="kosovo", locale="sq", platform="x")
+    assert resolved.locale == "en"
+    assert resolved.fallback_warning == "no sq template for 'launch'; falls back to en (en.j2)"
+
+
+def test_no_template_in_the_chain_is_an_error_listing_what_to_create(tmp_path: Path) -> None:
+    renderer = make_renderer(tmp_path, {"launch/ru.j2": "x"})
+    with pytest.raises(TemplateError, match=r"create one of kosovo\.sq\.x\.j2, kosovo\.sq\.j2"):
+        renderer.resolve("launch", audience="kosovo", locale="sq", platform="x")
+
+
+def test_an_undefined_variable_is_an_error_at_its_line(tmp_path: Path) -> None:
+    renderer = make_renderer(tmp_path, {"m/ky.j2": "Salam\n\n{{ hotline }}"})
+    with pytest.raises(TemplateError, match="'hotline' is undefined") as caught:
+        renderer.render("m/ky.j2", context())
+    assert (caught.value.file, caught.value.line) == ("templates/m/ky.j2", 3)
+
+
+@pytest.mark.parametrize(
+    "escape",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ cycler.__init__.__globals__.os }}",
+        "{{ local_time.__class__.__dict__ }}",
+        "{% for c in [].__class__.__base__.__subclasses__() %}{{ c }}{% endfor %}",
+    ],
+)
+def test_sandbox_escapes_are_errors_never_executed(tmp_path: Path, escape: str) -> None:
+    renderer = make_renderer(tmp_path, {"m/ky.j2": escape})
+    with pytest.raises(TemplateError, match="sandbox|undefined"):
+        renderer.render("m/ky.j2", context(local_time="x"))
+
+
+def test_a_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    renderer = make_renderer(tmp_path, {"m/ky.j2": "ok\n{% if %}"})
+    with pytest.raises(TemplateError, match="syntax error") as caught:
+        renderer.render("m/ky.j2", context())
+    assert caught.value.line == 2
+
+
+def test_links_are_tagged_per_platform_audience_and_locale(tmp_path: Path) -> None:
+    renderer = make_renderer(tmp_path, {"m/ky.j2": "{{ link | utm }}"})
+    text = renderer.render("m/ky.j2", context(link="https://kyrgyzstan.iom.int/?lang=ky"))
+    assert text == (
+        "https://kyrgyzstan.iom.int/?lang=ky&utm_source=telegram&utm_medium=social"
+        "&utm_campaign=safe-migration&utm_content=migrants-kg-ky"
+    )
+
+
+def test_utm_parameters_already_in_a_link_are_kept(tmp_path: Path) -> None:
+    renderer = make_renderer(tmp_path, {"m/ky.j2": "{{ link | utm }}"})
+    text = renderer.render("m/ky.j2", context(link="https://iom.int/?utm_source=press"))
+    assert "utm_source=press" in text
+    assert "utm_source=telegram" not in text
+
+
+def test_hashtags_are_joined_and_cleaned(tmp_path: Path) -> None:
+    renderer = make_renderer(tmp_path, {"m/ky.j2": "{{ tags | hashtags }}"})
+    text = renderer.render("m/ky.j2", context(tags=["SafeMigration", "#GCM", "Migrants Day"]))
+    assert text == "#SafeMigration #GCM #MigrantsDay"
+
+
+def test_surrounding_whitespace_is_stripped(tmp_path: Path) -> None:
+    renderer = make_renderer(tmp_path, {"m/ky.j2": "\n\n  Салам!\n\n"})
+    assert renderer.render("m/ky.j2", context()) == "Салам!"
