@@ -1,0 +1,46 @@
+-- The gate of the publish task: queued -> sending under a lease, for exactly one worker.
+-- ARGV: prefix, id, now, lease, idempotent ("1"/"0"), idempotency_window
+-- Returns {verdict, attempts, campaign, channel, locale, at, text} where verdict is
+--   "claimed"   queued -> sending: publish now
+--   "resend"    sending past its lease, idempotent client inside the window: publish again
+--   "unknown"   sending past its lease, resend unsafe: sending -> unknown, a person checks
+--   "busy"      another worker holds the lease
+--   "paused"    campaign paused: queued -> scheduled
+--   "skip"      any other state (already sent, cancelled, ...); second element is the state
+local P, id, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local lease, idempotent, window = tonumber(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
+local key = P .. 'post:' .. id
+local st, n, lease_until, t1, c, ch, loc, at = unpack(redis.call(
+  'HMGET', key, 'st', 'n', 'lease', 't1', 'c', 'ch', 'loc', 'at'))
+n = tonumber(n) or 0
+
+local function take()
+  n = n + 1
+  redis.call('HSET', key, 'st', 'sending', 'n', n, 'lease', now + lease, 'ts', now)
+  if not t1 then redis.call('HSET', key, 't1', now) end
+  redis.call('ZADD', P .. 'inflight', now + lease, id)
+  return redis.call('GET', P .. 'text:' .. id)
+end
+
+if st == 'queued' then
+  local paused = redis.call('HGET', P .. 'c:' .. c, 'paused') == '1'
+  if paused or redis.call('GET', P .. 'paused') == '1' then
+    redis.call('HSET', key, 'st', 'scheduled', 'ts', now)
+    redis.call('ZREM', P .. 'inflight', id)
+    redis.call('ZADD', P .. 'schedule', now, id)
+    return {'paused', n, c, ch}
+  end
+  local text = take()
+  return {'claimed', n, c, ch, loc, at, text}
+elseif st == 'sending' then
+  if tonumber(lease_until) > now then return {'busy', n, c, ch} end
+  if idempotent and now - tonumber(t1 or now) < window then
+    local text = take()
+    return {'resend', n, c, ch, loc, at, text}
+  end
+  redis.call('HSET', key, 'st', 'unknown', 'ts', now, 'u', '1',
+    'err', 'the worker was lost while sending; check the platform before resending')
+  redis.call('ZREM', P .. 'inflight', id)
+  return {'unknown', n, c, ch}
+end
+return {'skip', n, c or '', ch or '', st or 'absent'}

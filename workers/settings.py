@@ -1,0 +1,82 @@
+"""Delivery settings: one typed object, read from `CAMPAIGN_*` variables and `.env`, built once.
+
+Nothing in `workers` reads the environment at import time; a process builds `Settings()` at its
+entry point (the Celery app module, the CLI) and passes it down.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import Field, RedisDsn, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the store, the scheduler and the workers need to agree on."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CAMPAIGN_", env_file=".env", extra="forbid", frozen=True
+    )
+
+    # The store of record (schedule and ledger). The broker defaults to the same server.
+    redis_url: RedisDsn = RedisDsn("redis://localhost:6379/0")
+    broker_url: RedisDsn | None = None
+    # Every key of the store starts with this, so one Redis can hold several installations.
+    key_prefix: str = Field(default="campaign:", min_length=1)
+    queue: str = "campaign.publish"
+
+    # Broker redelivery of an unacknowledged task (kombu's visibility_timeout), in seconds.
+    visibility_timeout: int = Field(default=3600, gt=0)
+    # A publish task is warned at the soft limit and killed at the hard limit.
+    task_soft_time_limit: float = Field(default=60.0, gt=0)
+    task_time_limit: float = Field(default=90.0, gt=0)
+    # Platform client timeouts; a read timeout makes the outcome unknown.
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=20.0, gt=0)
+    # How long a claimed post belongs to its worker; after that the scheduler hands it out again.
+    lease_seconds: float | None = Field(default=None, gt=0)
+    # A post queued but not claimed for this long is handed to the queue again.
+    requeue_after: float = Field(default=60.0, gt=0)
+
+    max_attempts: int = Field(default=5, gt=0)
+    backoff_base: float = Field(default=2.0, gt=0)
+    backoff_max: float = Field(default=600.0, gt=0)
+    # Mastodon keeps an Idempotency-Key for one hour; retry an unknown outcome only inside it.
+    idempotency_window: float = Field(default=55 * 60, gt=0)
+
+    # The scheduler sleeps until the next due post, but never longer than this.
+    scheduler_tick: float = Field(default=1.0, gt=0)
+    scheduler_batch: int = Field(default=100, gt=0)
+
+    log_json: bool = False
+    log_level: str = "INFO"
+    # Dotted paths ("package.module:Class") of publish middleware, run in order.
+    middleware: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _limits_fit(self) -> Self:
+        if not self.task_soft_time_limit < self.task_time_limit < self.visibility_timeout:
+            raise ValueError(
+                "expected task_soft_time_limit < task_time_limit < visibility_timeout, got "
+                f"{self.task_soft_time_limit} / {self.task_time_limit} / {self.visibility_timeout}"
+            )
+        if self.connect_timeout + self.read_timeout >= self.task_soft_time_limit:
+            raise ValueError(
+                "connect_timeout + read_timeout must stay below task_soft_time_limit so a slow "
+                "platform ends in a recorded outcome, not a killed task"
+            )
+        if self.lease_seconds is not None and self.lease_seconds <= self.task_time_limit:
+            raise ValueError("lease_seconds must be longer than task_time_limit")
+        return self
+
+    @property
+    def lease(self) -> float:
+        """Seconds a claim lasts: past the hard time limit, so a live task never loses its post."""
+        if self.lease_seconds is not None:
+            return self.lease_seconds
+        return self.task_time_limit + 30.0
+
+    @property
+    def broker(self) -> str:
+        return str(self.broker_url or self.redis_url)
