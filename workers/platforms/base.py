@@ -20,6 +20,7 @@ import importlib
 import logging
 import pkgutil
 import re
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,6 +75,10 @@ class Outgoing:
     text: str  # exactly the previewed text; sent unchanged
     locale: str  # e.g. "ky", "sr-Latn"; platforms get the two-letter language
     scheduled_at: datetime  # UTC
+
+    def __post_init__(self) -> None:
+        if self.scheduled_at.tzinfo is None:
+            raise ValueError("Outgoing.scheduled_at must be timezone-aware (UTC)")
 
 
 @dataclass(frozen=True)
@@ -222,10 +227,10 @@ class HttpClient(PlatformClient):
     def _connect_failure(self, exc: requests.RequestException) -> str:
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return f"no connection within {self.timeouts.connect:g} s"
-        if isinstance(exc, requests.exceptions.SSLError):
-            return "TLS handshake failed; check the server's certificate"
+        if _caused_by(exc, ssl.SSLCertVerificationError):
+            return "its TLS certificate did not verify"
         if isinstance(exc, requests.exceptions.ProxyError):
-            return "the proxy refused or failed"
+            return "the proxy failed"
         if _caused_by(exc, NameResolutionError):
             return "host name not found"
         if _caused_by(exc, ConnectionRefusedError):
@@ -283,17 +288,21 @@ def _never_sent(exc: requests.RequestException) -> bool:
     """True when the request provably never left: the connection itself could not be made."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
-    if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.ProxyError):
-        return True  # TLS or proxy setup failed before any byte of the request went out
+    if _caused_by(exc, ssl.SSLCertVerificationError):
+        return True  # the certificate is checked in the handshake, before the request is sent
+    # Other TLS errors can also happen while reading the answer, so they prove nothing.
     if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
         cause = exc.args[0]
         if isinstance(cause, MaxRetryError):
-            # NewConnectionError covers refused and DNS failures (NameResolutionError).
-            return isinstance(cause.reason, NewConnectionError | ConnectTimeoutError)
+            # NewConnectionError covers refused and DNS failures (NameResolutionError), also
+            # when they happen on the way to a proxy.
+            return _caused_by(cause.reason, (NewConnectionError, ConnectTimeoutError))
     return False
 
 
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+def _caused_by(
+    exc: BaseException | None, kind: type[BaseException] | tuple[type[BaseException], ...]
+) -> bool:
     """True when `kind` appears in `exc`'s chain: causes, contexts, wrapped args and reasons."""
     seen: set[int] = set()
     pending: list[object] = [exc]
