@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
 import sys
 import threading
@@ -108,6 +109,8 @@ class FakeServer:
         """Run in the foreground until Ctrl-C (the standalone mode); starts if not started."""
         if self._httpd is None:
             self.start()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _interrupt)  # docker stop, kill: shut down cleanly
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
@@ -216,6 +219,10 @@ class FakeServer:
         detail = self.describe(request, reply)
         line = f"{request.method} {request.path} -> {outcome}" + (f"  {detail}" if detail else "")
         print(line, file=self._echo, flush=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 _DEFAULT_ERRORS = {

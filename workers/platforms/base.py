@@ -108,6 +108,9 @@ class PlatformClient(ABC):
     platform: ClassVar[str]
     # True when resending the same post_id can never create a second post.
     idempotent: ClassVar[bool]
+    # How long after the first try that holds; None when it holds for ever. A resend of an
+    # unknown outcome later than this may duplicate the post.
+    idempotent_for: ClassVar[timedelta | None] = None
 
     def __init__(
         self, channel: Channel, secret: str | None, *, timeouts: Timeouts = DEFAULT_TIMEOUTS

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -25,6 +26,7 @@ class MastodonClient(HttpClient):
 
     platform: ClassVar[str] = "mastodon"
     idempotent: ClassVar[bool] = True
+    idempotent_for: ClassVar[timedelta | None] = timedelta(hours=1)  # the server keeps keys 1 h
 
     def __init__(
         self, channel: Channel, secret: str | None, *, timeouts: Timeouts = DEFAULT_TIMEOUTS
