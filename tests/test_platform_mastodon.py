@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
+import requests
 
 from campaign.errors import (
     AuthRejected,
@@ -337,3 +339,57 @@ def test_the_token_never_appears_in_errors_or_logs(
         assert SECRET not in repr(error)
     assert SECRET not in repr(client)
     assert SECRET not in caplog.text
+
+
+# The local server's own contract: what the end-to-end tests rely on it to enforce.
+
+
+def _post(server: FakeMastodon, token: str = MASTODON_TOKEN, **fields: str) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"}
+    if "key" in fields:
+        headers["Idempotency-Key"] = fields.pop("key")
+    with requests.Session() as session:
+        return session.post(f"{server.url}/api/v1/statuses", data=fields, headers=headers)
+
+
+def test_the_fake_validates_like_mastodon(mastodon_server: FakeMastodon) -> None:
+    # Given form-encoded requests, as many Mastodon clients send them
+    # Then a blank status and an unknown visibility are refused with 422, nothing created
+    assert _post(mastodon_server, status="  ").status_code == 422
+    assert _post(mastodon_server, status="hi", visibility="everyone").status_code == 422
+    assert mastodon_server.statuses == []
+    # And a regional or unknown language is normalised, never refused
+    assert _post(mastodon_server, status="a", language="en-US").json()["language"] == "en"
+    assert _post(mastodon_server, status="b", language="xx").json()["language"] is None
+
+
+def test_the_fake_keeps_idempotency_keys_per_account_for_an_hour(
+    make_mastodon_server: Callable[..., FakeMastodon],
+) -> None:
+    # Given two accounts on a server whose clock we control
+    now = [1_800_000_000.0]
+    server = make_mastodon_server(tokens={"t1": "alice", "t2": "bob"}, clock=lambda: now[0])
+
+    # When both use the same key, and alice repeats it within the hour and after it
+    first = _post(server, "t1", status="x", key="k").json()
+    _post(server, "t2", status="x", key="k")
+    now[0] += 3599
+    repeat = _post(server, "t1", status="x", key="k").json()
+    now[0] += 2
+    _post(server, "t1", status="x", key="k")
+
+    # Then keys are per account, and a repeat returns the original only within the hour
+    assert repeat["id"] == first["id"]
+    assert [s.account for s in server.statuses] == ["alice", "bob", "alice"]
+
+
+def test_the_fake_sends_mastodon_rate_limit_headers(mastodon_server: FakeMastodon) -> None:
+    # Given an authenticated request
+    response = _post(mastodon_server, status="hello")
+
+    # Then the headers give the limit, what remains, and an ISO-8601 reset on a 5-minute boundary
+    assert response.headers["X-RateLimit-Limit"] == "300"
+    assert response.headers["X-RateLimit-Remaining"] == "299"
+    reset = datetime.fromisoformat(response.headers["X-RateLimit-Reset"])
+    assert reset.tzinfo is not None
+    assert reset.timestamp() % 300 == 0

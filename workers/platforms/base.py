@@ -256,7 +256,7 @@ class HttpClient(PlatformClient):
         if status >= 500 or status == 408:
             if self.idempotent or status in (408, 503):
                 raise TransientPublishError(
-                    f"{self.platform}: {what} failed ({said}); it will be retried",
+                    f"{self.platform}: {what} failed ({said}); worth retrying",
                     retry_at=retry_at_from(response.headers),
                 )
             raise OutcomeUnknown(
