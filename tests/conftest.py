@@ -3,4 +3,5 @@
 pytest_plugins: list[str] = [
     "tests.fixtures.platforms",
     "tests.fixtures.redis",
+    "tests.fixtures.celery",
 ]

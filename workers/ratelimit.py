@@ -1,0 +1,43 @@
+"""Rate limits per channel account: a token bucket in Redis that every worker shares.
+
+Platform defaults follow each platform's documented limit for posting; a channel's `rate_limit`
+overrides them. Platforms without a limit (webhook, outbox) are not throttled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from campaign.definition import Channel, RateLimit
+from workers.store import Store
+
+# requests per seconds, per account
+DEFAULTS: dict[str, RateLimit] = {
+    "mastodon": RateLimit(requests=300, per_seconds=300),
+    # 5,000 write points per hour, 3 points per created record.
+    "bluesky": RateLimit(requests=1666, per_seconds=3600),
+    # About 20 messages per minute to one group or channel.
+    "telegram": RateLimit(requests=20, per_seconds=60),
+    "facebook": RateLimit(requests=200, per_seconds=3600),
+    "x": RateLimit(requests=100, per_seconds=900),
+}
+
+
+def limit_for(channel: Channel) -> RateLimit | None:
+    """The channel's own limit, else its platform's default, else None (unlimited)."""
+    return channel.rate_limit or DEFAULTS.get(channel.platform)
+
+
+def account_key(channel: Channel) -> str:
+    """One bucket per account: platform, server and the credentials that identify the account."""
+    who = channel.credentials or channel.account or channel.directory or ""
+    raw = f"{channel.platform}|{channel.resolved_api_url() or ''}|{who}"
+    return f"{channel.platform}:{hashlib.sha256(raw.encode()).hexdigest()[:16]}"
+
+
+def take(store: Store, channel: Channel, now: float) -> float:
+    """Take a token for one publish call: 0.0 when allowed, else seconds to wait."""
+    limit = limit_for(channel)
+    if limit is None:
+        return 0.0
+    return store.take_token(account_key(channel), limit.requests, limit.per_seconds, now)

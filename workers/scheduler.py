@@ -1,0 +1,91 @@
+"""The scheduler: hands due posts from the store to the Celery queue, at their time.
+
+Each pass moves due posts `scheduled -> queued` in one Lua script and sends one task per post it
+moved; two schedulers never move the same post, so a post is handed out once. Posts are never
+put into Celery early with an ETA: the store holds the schedule. After downtime the first pass
+catches up; posts later than their campaign's max_lateness become `missed`. A hand-off that may
+have been lost (queued but never claimed, or sending past its lease) is sent again; the task's
+conditional claim is the gate.
+
+Between passes the scheduler sleeps until the next post is due, at most one tick, and wakes
+early when `apply` or `resume` changes the schedule.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from campaign.errors import StoreError
+from workers.settings import Settings
+from workers.store import Store
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[str], None]
+
+
+class Scheduler:
+    """One scheduler loop; any number may run against the same store."""
+
+    def __init__(
+        self,
+        store: Store,
+        send: Send,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.send = send
+        self.settings = settings
+        self.clock = clock
+
+    def run_once(self) -> float:
+        """One pass; returns how long to sleep before the next one."""
+        settings = self.settings
+        now = self.clock()
+        moved = self.store.due(
+            now,
+            batch=settings.scheduler_batch,
+            requeue_after=settings.requeue_after,
+            hold=settings.scheduler_tick,
+        )
+        for post in moved:
+            if post.state == "queued":
+                self._send(post.id)
+        lost = self.store.reclaim(
+            now, batch=settings.scheduler_batch, requeue_after=settings.requeue_after
+        )
+        for post in lost:
+            log.warning("post=%s channel=%s was %s too long; handing it out again",
+                        post.id, post.channel, post.state)  # fmt: skip
+            self._send(post.id)
+        if len(moved) >= settings.scheduler_batch or len(lost) >= settings.scheduler_batch:
+            return 0.0  # more is due right now
+        wake_at = [t for t in (self.store.next_due(), self.store.next_deadline()) if t is not None]
+        until = min(wake_at, default=now + settings.scheduler_tick) - self.clock()
+        return max(0.0, min(settings.scheduler_tick, until))
+
+    def _send(self, post_id: str) -> None:
+        try:
+            self.send(post_id)
+        except Exception:  # the broker may be down; the post stays queued and is sent again
+            log.exception("post=%s could not be handed to the queue; will retry", post_id)
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until `stop` is set; survives Redis restarts by retrying with a short backoff."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                pause = self.run_once()
+                failures = 0
+                if pause > 0:
+                    self.store.wait(pause)
+            except StoreError as exc:
+                failures += 1
+                delay = min(self.settings.scheduler_tick * failures, 5.0)
+                log.warning("store unavailable (%s); retrying in %.1f s", exc, delay)
+                stop.wait(delay)
