@@ -127,12 +127,11 @@ class _PlanBuilder:
                 )
             )
             return
-        audiences = message.audiences or list(self.campaign.audiences)
-        for entry_index, entry in enumerate(message.schedule):
-            location = ("messages", name, "schedule", entry_index)
-            for audience_name in audiences:
-                audience = self.campaign.audiences[audience_name]
-                zone = ZoneInfo(self.campaign.audience_timezone(audience_name))
+        for audience_name in message.audiences or list(self.campaign.audiences):
+            routes = list(self._routes(name, audience_name))
+            audience = self.campaign.audiences[audience_name]
+            zone = ZoneInfo(self.campaign.audience_timezone(audience_name))
+            for entry_index, entry in enumerate(message.schedule):
                 try:
                     entry_slots = list(
                         slots(
@@ -144,101 +143,132 @@ class _PlanBuilder:
                         )
                     )
                 except ScheduleProblem as exc:
+                    location = ("messages", name, "schedule", entry_index)
                     self.report(self.source.problem(location, f"message '{name}': {exc}"))
                     continue
                 for slot in entry_slots:
-                    for post in self._audience_posts(name, audience_name, slot):
-                        yield post, entry_index
+                    for route in routes:
+                        post = self._post(route, slot)
+                        if post is not None:
+                            yield post, entry_index
 
-    def _audience_posts(self, message_name: str, audience_name: str, slot: Slot) -> Iterator[Post]:
+    def _routes(self, message_name: str, audience_name: str) -> Iterator[_Route]:
+        """Each locale and channel by which a message reaches an audience, resolved once."""
+        message = self.campaign.messages[message_name]
         audience = self.campaign.audiences[audience_name]
         for locale in audience.locales:
             for channel_name in audience.channels:
                 channel = self.campaign.channels[channel_name]
                 if channel.locales is not None and not _serves(channel, locale):
                     continue
-                post = self._post(message_name, audience_name, locale, channel_name, slot)
-                if post is not None:
-                    yield post
+                try:
+                    resolved = self._renderer.resolve(
+                        message.template,
+                        audience=audience_name,
+                        locale=locale,
+                        platform=channel.platform,
+                    )
+                except TemplateError as exc:
+                    self.report(exc.problem())
+                    continue
+                warnings: tuple[str, ...] = ()
+                if resolved.fallback_warning:
+                    folder = self._renderer.display(message.template)
+                    self.report(Problem(folder, None, resolved.fallback_warning, Severity.WARNING))
+                    if resolved.locale in audience.locales:
+                        continue  # the audience already gets the post in that language
+                    warnings = (resolved.fallback_warning,)
+                context: dict[str, Any] = {
+                    **message.vars,
+                    "campaign": {"id": self.campaign.campaign, "title": self.campaign.title},
+                    "audience": {"name": audience_name, "description": audience.description},
+                    "locale": locale,
+                    "language": language_of(locale),
+                    "channel": {"name": channel_name, "platform": channel.platform},
+                    "platform": channel.platform,
+                    "hashtags": list(message.hashtags),
+                    "_utm": self._utm,
+                }
+                # Without a link, `link` stays undefined and fails loudly under StrictUndefined.
+                if message.link is not None:
+                    context["link"] = str(message.link)
+                yield _Route(
+                    message=message_name,
+                    audience=audience_name,
+                    locale=locale,
+                    channel=channel_name,
+                    platform=channel.platform,
+                    max_length=channel.max_length,
+                    timezone=self.campaign.audience_timezone(audience_name),
+                    template=resolved.name,
+                    written_in=resolved.locale,
+                    context=context,
+                    warnings=warnings,
+                )
 
-    def _post(
-        self, message_name: str, audience_name: str, locale: str, channel_name: str, slot: Slot
-    ) -> Post | None:
-        message = self.campaign.messages[message_name]
-        channel = self.campaign.channels[channel_name]
-        audience = self.campaign.audiences[audience_name]
+    def _post(self, route: _Route, slot: Slot) -> Post | None:
+        context = {
+            **route.context,
+            "local_time": slot.local_time,
+            "scheduled_at": slot.scheduled_at,
+        }
         try:
-            resolved = self._renderer.resolve(
-                message.template, audience=audience_name, locale=locale, platform=channel.platform
-            )
-            context: dict[str, Any] = {
-                **message.vars,
-                "campaign": {"id": self.campaign.campaign, "title": self.campaign.title},
-                "audience": {"name": audience_name, "description": audience.description},
-                "locale": locale,
-                "language": language_of(locale),
-                "channel": {"name": channel_name, "platform": channel.platform},
-                "platform": channel.platform,
-                "local_time": slot.local_time,
-                "scheduled_at": slot.scheduled_at,
-                "link": str(message.link) if message.link is not None else None,
-                "hashtags": list(message.hashtags),
-                "_utm": self._utm,
-            }
-            if message.link is None:
-                del context["link"]  # an undefined `link` then fails loudly under StrictUndefined
-            text = self._renderer.render(resolved.name, context)
+            text = self._renderer.render(route.template, context)
         except TemplateError as exc:
             self.report(exc.problem())
             return None
-        warnings = list(slot.warnings)
-        if resolved.fallback_warning:
-            self.report(
-                Problem(
-                    self._renderer.display(message.template),
-                    None,
-                    resolved.fallback_warning,
-                    Severity.WARNING,
-                )
-            )
-            if resolved.locale in audience.locales:
-                return None  # the audience already gets the post in that language
-            warnings.append(resolved.fallback_warning)
-        counted = _measure(text, channel.platform, channel.max_length)
+        counted = _measure(text, route.platform, route.max_length)
         identity = post_id(
             self.campaign.campaign,
-            message_name,
-            audience_name,
-            locale,
-            channel_name,
+            route.message,
+            route.audience,
+            route.locale,
+            route.channel,
             slot.scheduled_at,
         )
         for violation in counted.violations:
             self.report(
                 Problem(
-                    self._renderer.display(resolved.name),
+                    self._renderer.display(route.template),
                     None,
-                    f"post {identity} (message '{message_name}', audience '{audience_name}', "
-                    f"{locale}, channel '{channel_name}', {slot.local_time:%Y-%m-%d %H:%M %Z}): "
-                    f"{violation}",
+                    f"post {identity} (message '{route.message}', audience '{route.audience}', "
+                    f"{route.locale}, channel '{route.channel}', "
+                    f"{slot.local_time:%Y-%m-%d %H:%M %Z}): {violation}",
                 )
             )
         return Post(
             id=identity,
             campaign=self.campaign.campaign,
-            message=message_name,
-            audience=audience_name,
-            locale=resolved.locale,
-            channel=channel_name,
-            platform=channel.platform,
+            message=route.message,
+            audience=route.audience,
+            locale=route.written_in,
+            channel=route.channel,
+            platform=route.platform,
             scheduled_at=slot.scheduled_at,
             local_time=slot.local_time,
-            timezone=self.campaign.audience_timezone(audience_name),
+            timezone=route.timezone,
             text=text,
             length=counted.length,
             limit=counted.limit,
-            warnings=tuple(warnings),
+            warnings=slot.warnings + route.warnings,
         )
+
+
+@dataclass(frozen=True)
+class _Route:
+    """One way a message reaches an audience: a locale on a channel, with its template chosen."""
+
+    message: str
+    audience: str
+    locale: str
+    channel: str
+    platform: str
+    max_length: int | None
+    timezone: str
+    template: str
+    written_in: str  # the template's language: differs from `locale` after a fallback
+    context: dict[str, Any]
+    warnings: tuple[str, ...]
 
 
 def _serves(channel: Channel, locale: str) -> bool:

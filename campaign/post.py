@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 
@@ -12,11 +13,11 @@ def post_id(
     campaign: str, message: str, audience: str, locale: str, channel: str, scheduled_at: datetime
 ) -> str:
     """A deterministic id: the same campaign file always yields the same ids."""
-    instant = scheduled_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    key = "\x1f".join((campaign, message, audience, locale, channel, instant))
+    key = "\x1f".join((campaign, message, audience, locale, channel, utc_iso(scheduled_at)))
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
+@lru_cache(maxsize=4096)  # every post of one time slot shares its instant
 def utc_iso(moment: datetime) -> str:
     """ISO 8601 in UTC with a `Z`, the one way instants are written out."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -52,6 +53,7 @@ class Renderer:
         self._display_root = display_root.rstrip("/")
         self._fallback_locale = fallback_locale
         self._listing: dict[str, frozenset[str]] = {}
+        self._resolved: dict[tuple[str, str, str, str], Resolved] = {}
         self._environment = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader(root),
             undefined=jinja2.StrictUndefined,
@@ -74,6 +76,12 @@ class Renderer:
         Raises:
             TemplateError: no file in the chain exists.
         """
+        key = (folder, audience, locale, platform)
+        if key not in self._resolved:
+            self._resolved[key] = self._search(folder, audience, locale, platform)
+        return self._resolved[key]
+
+    def _search(self, folder: str, audience: str, locale: str, platform: str) -> Resolved:
         files = self._files(folder)
         tried: list[str] = []
         for candidate_locale in self._locale_chain(locale):
@@ -95,7 +103,7 @@ class Renderer:
                     return Resolved(f"{folder}/{filename}", candidate_locale, warning)
         raise TemplateError(
             f"no template for message template '{folder}' in locale '{locale}' on {platform}: "
-            f"create one of {', '.join(tried[-4:] if len(tried) > 4 else tried)} "
+            f"create one of {', '.join(tried[:4])} "
             f"in {self.display(folder)}/",
             file=self.display(folder),
         )
@@ -179,15 +187,23 @@ def _template_line(traceback: TracebackType | None, template: jinja2.Template) -
 def _utm(context: jinja2.runtime.Context, url: str) -> str:
     """Tag a link with UTM parameters for this post; parameters already in the link are kept."""
     defaults: UtmDefaults = context["_utm"]
-    parts = urlsplit(str(url))
+    return _tag_link(
+        str(url),
+        (
+            ("utm_source", defaults.source or context["platform"]),
+            ("utm_medium", defaults.medium),
+            ("utm_campaign", defaults.campaign),
+            ("utm_content", f"{context['audience']['name']}-{context['locale']}"),
+        ),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _tag_link(url: str, tags: tuple[tuple[str, str], ...]) -> str:
+    # A campaign tags a handful of links thousands of times; URL parsing is the costly part.
+    parts = urlsplit(url)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    tags = {
-        "utm_source": defaults.source or context["platform"],
-        "utm_medium": defaults.medium,
-        "utm_campaign": defaults.campaign,
-        "utm_content": f"{context['audience']['name']}-{context['locale']}",
-    }
-    for key, value in tags.items():
+    for key, value in tags:
         query.setdefault(key, value)
     return urlunsplit(parts._replace(query=urlencode(query)))
 

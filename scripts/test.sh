@@ -1,7 +1,24 @@
 #!/usr/bin/env sh
 # The project's test command: formatting, lint, types, then the test suite.
+# The suite starts its own redis-server and drives headless Chromium; on a Debian machine where
+# we are root, missing ones are installed from Debian's packages.
 set -eu
 cd "$(dirname "$0")/.."
+
+missing=""
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing$missing from Debian's packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  else
+    echo "the tests need:$missing (e.g. sudo apt-get install$missing)" >&2
+    exit 1
+  fi
+fi
+
 ruff format --check .
 ruff check .
 mypy
