@@ -1,0 +1,47 @@
+"""The campaigns we ship as examples are valid, complete, and within every platform's limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from campaign.plan import load_plan
+
+CONFIG = Path(__file__).parent.parent / "config"
+SAFE_MIGRATION = CONFIG / "safe-migration.yaml"
+
+
+@pytest.mark.parametrize("name", ["safe-migration.yaml", "climate-migration.yaml"])
+def test_a_shipped_campaign_validates_with_no_language_fallback(name: str) -> None:
+    plan = load_plan(CONFIG / name)
+    assert plan.posts
+    assert not [w for w in plan.warnings if "falls back" in w.message]
+
+
+def test_the_flagship_reaches_its_audiences_in_their_languages_on_their_networks() -> None:
+    posts = load_plan(SAFE_MIGRATION).posts
+    assert len({p.audience for p in posts}) >= 4
+    assert {"ky", "ru", "en", "sq", "sr"} <= {p.locale.split("-")[0] for p in posts}
+    assert len({p.platform for p in posts}) >= 4
+
+
+def test_every_flagship_post_is_within_its_platform_limit() -> None:
+    over = [
+        (p.id, p.channel, p.length, p.limit)
+        for p in load_plan(SAFE_MIGRATION).posts
+        if p.limit is not None and p.length > p.limit
+    ]
+    assert over == []
+
+
+def test_the_flagship_launches_on_international_migrants_day() -> None:
+    posts = load_plan(SAFE_MIGRATION).posts
+    first_local_day = min(p.local_time.date() for p in posts)
+    assert (first_local_day.month, first_local_day.day) == (12, 18)
+
+
+def test_the_flagship_plan_is_identical_across_runs() -> None:
+    first = [p.to_json() for p in load_plan(SAFE_MIGRATION).posts]
+    second = [p.to_json() for p in load_plan(SAFE_MIGRATION).posts]
+    assert first == second
