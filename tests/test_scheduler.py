@@ -1,0 +1,137 @@
+"""The scheduler loop against a real Redis, with a recording queue and a controlled clock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+
+from tests.fixtures.plans import make_campaign, make_post, posts_at
+from tests.fixtures.redis import RedisServer
+from workers import diff
+from workers.scheduler import Scheduler
+from workers.settings import Settings
+from workers.store import State, Store
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+SETTINGS = Settings(_env_file=None, scheduler_tick=1.0, scheduler_batch=3, requeue_after=30)
+
+
+class Queue:
+    """Records hand-offs; can be told to fail like a broker that is down."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.down = False
+
+    def __call__(self, post_id: str) -> None:
+        if self.down:
+            raise ConnectionError("broker unreachable")
+        self.sent.append(post_id)
+
+
+def scheduler(store: Store, queue: Queue, at: datetime, settings: Settings = SETTINGS) -> Scheduler:
+    return Scheduler(store, queue, settings, clock=lambda: at.timestamp())
+
+
+def test_after_downtime_it_catches_up_and_marks_posts_past_max_lateness_missed(
+    store: Store,
+) -> None:
+    # Given a scheduler that was down for two hours
+    campaign = make_campaign(max_lateness=timedelta(hours=1))
+    too_late = make_post(campaign, NOW - timedelta(hours=2))
+    late = make_post(campaign, NOW - timedelta(minutes=10))
+    future = make_post(campaign, NOW + timedelta(minutes=10))
+    diff.apply(store, campaign, [too_late, late, future])
+    queue = Queue()
+
+    # When it runs again
+    scheduler(store, queue, NOW).run_once()
+
+    # Then the late post is handed out, the one past max_lateness is missed, the future one waits
+    assert queue.sent == [late.id]
+    states = {p.id: p.state for p in store.posts("spring")}
+    assert states == {too_late.id: State.MISSED, late.id: State.QUEUED, future.id: State.SCHEDULED}
+
+
+def test_it_sleeps_until_the_next_post_is_due_but_never_longer_than_a_tick(store: Store) -> None:
+    campaign = make_campaign()
+    diff.apply(store, campaign, [make_post(campaign, NOW + timedelta(seconds=30))])
+
+    assert scheduler(store, Queue(), NOW).run_once() == SETTINGS.scheduler_tick
+    soon = NOW + timedelta(seconds=29.7)
+    assert scheduler(store, Queue(), soon).run_once() == pytest.approx(0.3)
+
+
+def test_a_full_batch_makes_it_run_again_at_once(store: Store) -> None:
+    campaign = make_campaign()
+    diff.apply(store, campaign, posts_at(campaign, NOW - timedelta(seconds=10), 5, 1))
+    queue = Queue()
+    loop = scheduler(store, queue, NOW)
+
+    assert loop.run_once() == 0.0
+    loop.run_once()
+
+    assert len(queue.sent) == 5
+
+
+def test_a_hand_off_lost_by_the_broker_is_sent_again_after_requeue_after(store: Store) -> None:
+    campaign = make_campaign()
+    post = make_post(campaign, NOW)
+    diff.apply(store, campaign, [post])
+    queue = Queue()
+    queue.down = True
+
+    scheduler(store, queue, NOW).run_once()
+    queue.down = False
+    scheduler(store, queue, NOW + timedelta(seconds=10)).run_once()
+    assert queue.sent == []
+    scheduler(store, queue, NOW + timedelta(seconds=31)).run_once()
+
+    assert queue.sent == [post.id]
+    assert store.post(post.id).state is State.QUEUED  # type: ignore[union-attr]
+
+
+def test_a_post_sending_past_its_lease_is_handed_out_again(store: Store) -> None:
+    campaign = make_campaign()
+    post = make_post(campaign, NOW)
+    diff.apply(store, campaign, [post])
+    queue = Queue()
+    scheduler(store, queue, NOW).run_once()
+    store.claim(post.id, NOW.timestamp(), lease=60, idempotent=True, window=3600)
+
+    scheduler(store, queue, NOW + timedelta(seconds=59)).run_once()
+    scheduler(store, queue, NOW + timedelta(seconds=61)).run_once()
+
+    assert queue.sent == [post.id, post.id]
+
+
+def test_apply_wakes_a_sleeping_scheduler(store: Store) -> None:
+    waker = threading.Timer(0.2, store.wake)
+    waker.start()
+    started = time.monotonic()
+
+    store.wait(5.0)
+
+    assert time.monotonic() - started < 2.0
+
+
+def test_the_loop_outlives_a_redis_that_is_down() -> None:
+    dead = Store(redis.Redis(port=1, socket_connect_timeout=0.1), "x:")
+    stop = threading.Event()
+    loop = Scheduler(dead, Queue(), Settings(_env_file=None, scheduler_tick=0.05))
+    thread = threading.Thread(target=loop.run, args=(stop,))
+    thread.start()
+    time.sleep(0.3)
+    stop.set()
+    thread.join(timeout=5)
+
+    assert not thread.is_alive()
+
+
+@pytest.fixture(autouse=True)
+def _redis(redis_server: RedisServer) -> None:
+    """Every test here runs against the session's redis-server."""
