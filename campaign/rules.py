@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-import regex  # type: ignore[import-untyped, unused-ignore]
+import regex
 
 with warnings.catch_warnings():
     # The twitter-text port loads its emoji list through pkg_resources, which warns on import
