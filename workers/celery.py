@@ -11,9 +11,9 @@ from celery import signals
 
 from workers.app import create_app
 from workers.logging import configure
-from workers.settings import Settings
+from workers.settings import load_settings
 
-settings = Settings()
+settings = load_settings()
 app = create_app(settings)
 
 

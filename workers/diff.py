@@ -98,11 +98,14 @@ def compute(
             f"campaign {slug!r} was cancelled ({info['cancelled'] or 'no message'}); it cannot be "
             "applied again: give the campaign a new name to start over"
         )
-    for key, value in _meta(campaign).items():
-        if info.get(key) != value:
-            diff.settings_changed.append(f"{key}: {info.get(key, '-')} -> {value}")
-    if store.channels(slug) != dict(campaign.channels):
-        diff.settings_changed.append("channels")
+    if not info:
+        diff.settings_changed = [] if posts else ["new campaign"]
+    else:
+        for key, value in _meta(campaign).items():
+            if info.get(key) != value:
+                diff.settings_changed.append(f"{key}: {info.get(key, '-')} -> {value}")
+        if store.channels(slug) != dict(campaign.channels):
+            diff.settings_changed.append("channels")
 
     planned = {post.id: post for post in posts}
     for post in posts:

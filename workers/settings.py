@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import Field, RedisDsn, model_validator
+from pydantic import Field, RedisDsn, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from campaign.errors import ConfigurationError
 
 
 class Settings(BaseSettings):
@@ -80,3 +82,21 @@ class Settings(BaseSettings):
     @property
     def broker(self) -> str:
         return str(self.broker_url or self.redis_url)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment and `.env`.
+
+    Raises:
+        ConfigurationError: a `CAMPAIGN_*` value is invalid (says which and why).
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CAMPAIGN_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            if error["loc"]
+            else error["msg"]
+            for error in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from exc

@@ -266,6 +266,10 @@ class Store:
                 self._require(campaign)
                 self.redis.hset(self.key("c", campaign), "paused", "1")
 
+    def all_paused(self) -> bool:
+        with _redis_errors("reading the pause flag"):
+            return self.redis.get(self.key("paused")) is not None
+
     def resume(self, campaign: str | None) -> None:
         with _redis_errors("resuming"):
             if campaign is None:

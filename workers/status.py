@@ -1,0 +1,73 @@
+"""What a campaign manager asks of the store: counts per state, what is next, what went wrong."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from campaign.post import utc_iso
+from workers.store import State, Store, StoredPost
+
+NEXT = 5
+TROUBLE = (State.FAILED, State.UNKNOWN, State.MISSED)
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    campaign: str
+    title: str
+    paused: bool
+    cancelled: str | None
+    counts: dict[str, int]
+    next_due: list[StoredPost]
+    problems: list[StoredPost]
+    sent: list[StoredPost]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "title": self.title,
+            "paused": self.paused,
+            "cancelled": self.cancelled,
+            "counts": self.counts,
+            "next_due": [_post(p) for p in self.next_due],
+            "problems": [_post(p) for p in self.problems],
+            "sent": [_post(p) for p in self.sent],
+        }
+
+
+def _post(post: StoredPost) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": post.id,
+        "channel": post.channel,
+        "locale": post.locale,
+        "scheduled_at": utc_iso(post.scheduled_at),
+        "state": str(post.state),
+        "attempts": post.attempts,
+    }
+    if post.url or post.remote_id:
+        entry.update(url=post.url, remote_id=post.remote_id)
+    if post.sent_at:
+        entry["sent_at"] = utc_iso(post.sent_at)
+    if post.error and post.state is not State.SENT:
+        entry["error"] = post.error
+    return entry
+
+
+def campaign_status(store: Store, campaign: str) -> CampaignStatus:
+    """The state of one stored campaign."""
+    info = store.campaign_info(campaign)
+    posts = store.posts(campaign)
+    counts = Counter(str(p.state) for p in posts)
+    paused = info.get("paused") == "1" or store.all_paused()
+    return CampaignStatus(
+        campaign=campaign,
+        title=info.get("title", ""),
+        paused=paused,
+        cancelled=info.get("cancelled"),
+        counts={str(state): counts.get(str(state), 0) for state in State},
+        next_due=[p for p in posts if p.state in (State.SCHEDULED, State.QUEUED)][:NEXT],
+        problems=[p for p in posts if p.state in TROUBLE],
+        sent=[p for p in posts if p.state is State.SENT],
+    )
