@@ -1,7 +1,7 @@
 """Every error this project raises, in one tree.
 
     CampaignError
-    ├── DefinitionError          the campaign file or its templates are invalid (carries every Problem)
+    ├── DefinitionError          the campaign file or its templates are invalid (every Problem)
     ├── TemplateError            one template failed to compile or render
     ├── RuleViolation            one post breaks its platform's rules (length)
     ├── ConfigurationError       settings or the environment cannot work (missing credentials, ...)
@@ -58,7 +58,7 @@ class DefinitionError(CampaignError):
 
 
 class TemplateError(CampaignError):
-    """Raised when a template cannot be found, compiled or rendered (or tries to escape the sandbox)."""
+    """Raised when a template cannot be found, compiled or rendered, or escapes the sandbox."""
 
     def __init__(self, message: str, *, file: str, line: int | None = None) -> None:
         self.file = file

@@ -1,10 +1,11 @@
-"""Language codes a campaign may use: ISO 639-1, optionally followed by BCP 47 script/region subtags."""
+"""Language codes a campaign may use: ISO 639-1, optionally with BCP 47 script/region subtags."""
 
 from __future__ import annotations
 
 import re
 
 # ISO 639-1 two-letter codes (the set Mastodon and Bluesky accept as a post language).
+# A word list reads better than 184 quoted strings.
 ISO_639_1: frozenset[str] = frozenset(
     """
     aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy
@@ -13,7 +14,7 @@ ISO_639_1: frozenset[str] = frozenset(
     lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om
     or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw
     ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu
-    """.split()
+    """.split()  # noqa: SIM905
 )
 
 # language[-Script][-REGION], e.g. sr, sr-Latn, pt-BR, zh-Hant-TW.
