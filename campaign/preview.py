@@ -69,7 +69,9 @@ def as_table(title: str, posts: Sequence[Post], *, width: int = 120) -> str:
     audience_width = max(len(p.audience) for p in posts)
     channel_width = max(len(p.channel) for p in posts)
     locale_width = max(len(p.locale) for p in posts)
-    ordered = sorted(posts, key=lambda p: (p.local_time.date(), p.scheduled_at, p.audience))
+    ordered = sorted(
+        posts, key=lambda p: (p.local_time.date(), p.scheduled_at, p.audience, p.channel, p.locale)
+    )
     for day, day_posts in groupby(ordered, key=lambda p: p.local_time.date()):
         lines.append("")
         lines.append(f"{day:%a %d %b %Y}")
