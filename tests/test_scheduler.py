@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.fixtures.plans import make_campaign, make_post, posts_at
 from tests.fixtures.redis import RedisServer
@@ -120,7 +122,7 @@ def test_apply_wakes_a_sleeping_scheduler(store: Store) -> None:
 
 
 def test_the_loop_outlives_a_redis_that_is_down() -> None:
-    dead = Store(redis.Redis(port=1, socket_connect_timeout=0.1), "x:")
+    dead = Store(redis.Redis(port=1, socket_connect_timeout=0.1, retry=Retry(NoBackoff(), 0)), "x:")
     stop = threading.Event()
     loop = Scheduler(dead, Queue(), Settings(_env_file=None, scheduler_tick=0.05))
     thread = threading.Thread(target=loop.run, args=(stop,))

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from campaign.errors import StoreError, UnsafeStoreError
 from tests.fixtures.plans import make_campaign, make_post, posts_at
@@ -44,7 +46,9 @@ def test_a_redis_without_persistence_gets_a_warning(
 
 
 def test_an_unreachable_redis_is_a_store_error() -> None:
-    unreachable = Store(redis.Redis(port=1, socket_connect_timeout=0.2), "x:")
+    unreachable = Store(
+        redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)), "x:"
+    )
     with pytest.raises(StoreError, match="Redis failed"):
         unreachable.next_due()
 
