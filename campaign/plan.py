@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,25 @@ class _PlanBuilder:
 
     def posts(self) -> Iterator[Post]:
         seen: dict[str, tuple[str, int]] = {}
+        # Two audiences sharing a channel would make one account say the same thing twice at once.
+        said: dict[tuple[str, datetime, str], str] = {}
         for message_name in self.campaign.messages:
             for post, entry_index in self._message_posts(message_name):
+                first_audience = said.setdefault(
+                    (post.channel, post.scheduled_at, post.text), post.audience
+                )
+                if first_audience != post.audience:
+                    self.report(
+                        Problem(
+                            self.source.file,
+                            self.source.line_of(("messages", message_name)),
+                            f"message '{message_name}' posts the same {post.locale} text on "
+                            f"'{post.channel}' at {post.local_time:%Y-%m-%d %H:%M} for audiences "
+                            f"'{first_audience}' and '{post.audience}': give one of them its own "
+                            "channel or template",
+                            Severity.WARNING,
+                        )
+                    )
                 if post.id in seen:
                     _, other_index = seen[post.id]
                     self.report(
@@ -146,9 +164,9 @@ class _PlanBuilder:
                     location = ("messages", name, "schedule", entry_index)
                     self.report(self.source.problem(location, f"message '{name}': {exc}"))
                     continue
-                for slot in entry_slots:
+                for occurrence, slot in enumerate(entry_slots):
                     for route in routes:
-                        post = self._post(route, slot)
+                        post = self._post(route, slot, occurrence)
                         if post is not None:
                             yield post, entry_index
 
@@ -206,11 +224,12 @@ class _PlanBuilder:
                     warnings=warnings,
                 )
 
-    def _post(self, route: _Route, slot: Slot) -> Post | None:
+    def _post(self, route: _Route, slot: Slot, occurrence: int) -> Post | None:
         context = {
             **route.context,
             "local_time": slot.local_time,
             "scheduled_at": slot.scheduled_at,
+            "occurrence": occurrence,  # 0-based number within its schedule entry, for series
         }
         try:
             text = self._renderer.render(route.template, context)

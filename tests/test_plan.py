@@ -96,3 +96,59 @@ def test_every_problem_in_templates_and_posts_is_reported_together(tmp_path: Pat
     messages = [p.message for p in caught.value.problems]
     assert any("'hotline' is undefined" in m for m in messages)
     assert any("sandbox" in m for m in messages)
+
+
+def write_campaign(tmp_path: Path, text: str, templates: dict[str, str]) -> Path:
+    for name, body in templates.items():
+        path = tmp_path / "templates" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body, encoding="utf-8")
+    path = tmp_path / "campaign.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+SERIES = """\
+campaign: series
+title: Series
+timezone: Asia/Bishkek
+start: 2026-12-18
+end: 2027-03-31
+templates: templates
+audiences:
+  a: {locales: [en], channels: [out]}
+  b: {locales: [en], channels: [out]}
+channels:
+  out: {platform: outbox}
+messages:
+  tips:
+    template: tips
+    audiences: [a]
+    vars: {topics: [health, rights, contracts]}
+    schedule: [{rrule: "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0;COUNT=4"}]
+  hello:
+    template: hello
+    schedule: [{at: "2026-12-18 10:00"}]
+"""
+
+
+def test_a_series_picks_its_topic_by_occurrence(tmp_path: Path) -> None:
+    path = write_campaign(
+        tmp_path,
+        SERIES,
+        {
+            "tips/en.j2": "{{ topics[occurrence % topics | length] }}",
+            "hello/en.j2": "Hi {{ audience.name }}",
+        },
+    )
+    tips = [p.text for p in load_plan(path).posts if p.message == "tips"]
+    assert tips == ["health", "rights", "contracts", "health"]
+
+
+def test_the_same_text_twice_on_one_channel_at_once_is_a_warning(tmp_path: Path) -> None:
+    path = write_campaign(tmp_path, SERIES, {"tips/en.j2": "tip", "hello/en.j2": "Hello everyone"})
+    plan = load_plan(path)
+    assert [str(w) for w in plan.warnings] == [
+        f"{path}:18: warning: message 'hello' posts the same en text on 'out' at 2026-12-18 10:00 "
+        "for audiences 'a' and 'b': give one of them its own channel or template"
+    ]
