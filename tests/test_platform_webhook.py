@@ -60,16 +60,18 @@ def test_a_delivered_post_is_signed_and_complete(
     assert published.url is None
 
 
-def test_the_signature_is_hmac_sha256_of_the_raw_body(
+def test_the_signature_is_hmac_sha256_of_the_timestamp_and_the_raw_body(
     webhook_server: FakeWebhook, make_outgoing: MakeOutgoing
 ) -> None:
     # Given a delivered post
     with webhook(webhook_server.url) as client:
         client.publish(make_outgoing())
 
-    # Then the header is sha256=<hex HMAC of exactly the bytes sent>
+    # Then the header is sha256=<hex HMAC of the timestamp, a dot and exactly the bytes sent>
     [request] = webhook_server.requests
-    assert request.headers["x-campaign-signature"] == sign(request.body, WEBHOOK_SECRET)
+    timestamp = request.headers["x-campaign-timestamp"]
+    expected = sign(timestamp, request.body, WEBHOOK_SECRET)
+    assert request.headers["x-campaign-signature"] == expected
     assert json.loads(request.body)["post_id"]
 
 

@@ -1,4 +1,4 @@
-"""A webhook receiver that checks `X-Campaign-Signature` (HMAC-SHA256 of the raw body).
+"""A webhook receiver that checks `X-Campaign-Signature` (HMAC-SHA256 of `<timestamp>.<body>`).
 
 Answers 401 `{"error": "signature does not match"}` to a bad or missing signature, 400 to a
 body that is not a JSON object, else 200 `{"id": "wh-<n>"}` (or 204 with `answer_id=False`).
@@ -61,15 +61,19 @@ class FakeWebhook(FakeServer):
         with self._lock:
             return list(self._deliveries)
 
-    def verify(self, body: bytes, signature: str) -> bool:
-        """True when `signature` is `sha256=<hex HMAC-SHA256 of body>` with our secret."""
-        expected = "sha256=" + hmac.new(self._secret, body, hashlib.sha256).hexdigest()
+    def verify(self, timestamp: str, body: bytes, signature: str) -> bool:
+        """True when `signature` is `sha256=<hex HMAC-SHA256 of "<timestamp>." + body>`."""
+        signed = timestamp.encode() + b"." + body
+        expected = "sha256=" + hmac.new(self._secret, signed, hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected.encode(), signature.strip().encode())
 
     def handle(self, request: Request) -> Reply:
         if request.method != "POST":
             return Reply(405, {"error": "only POST is accepted"})
-        if not self.verify(request.body, request.headers.get("x-campaign-signature", "")):
+        timestamp = request.headers.get("x-campaign-timestamp", "")
+        if not self.verify(
+            timestamp, request.body, request.headers.get("x-campaign-signature", "")
+        ):
             with self._lock:
                 self.rejected_signatures += 1
             return Reply(401, {"error": "signature does not match"})

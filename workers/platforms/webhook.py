@@ -1,7 +1,9 @@
 """Webhook: a signed JSON POST of the rendered post to a receiver the campaign owner runs.
 
-The body is signed with HMAC-SHA256 over its raw bytes (`X-Campaign-Signature: sha256=<hex>`).
-`X-Campaign-Timestamp` says when it was sent; it is not covered by the signature.
+Each request carries `X-Campaign-Timestamp: <unix seconds>` and `X-Campaign-Signature:
+sha256=<hex>`, the HMAC-SHA256 with the channel's key of `<timestamp>.` followed by the raw body.
+Signing the timestamp lets a receiver refuse replays: check the signature, then that the
+timestamp is recent (five minutes is usual).
 
 Not idempotent: the request carries `Idempotency-Key: <post id>`, but nothing obliges a receiver
 to honour it, so a resend may deliver the post twice. A 5xx answer is therefore an unknown
@@ -29,9 +31,10 @@ SIGNATURE_HEADER = "X-Campaign-Signature"
 TIMESTAMP_HEADER = "X-Campaign-Timestamp"
 
 
-def sign(body: bytes, secret: str) -> str:
-    """The signature header's value for `body`: `sha256=` and the hex HMAC-SHA256."""
-    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+def sign(timestamp: str, body: bytes, secret: str) -> str:
+    """The signature header's value: `sha256=` and the hex HMAC-SHA256 of `<timestamp>.<body>`."""
+    signed = timestamp.encode("ascii") + b"." + body
+    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
 
 
@@ -67,10 +70,11 @@ class WebhookClient(HttpClient):
 
     def publish(self, post: Outgoing) -> Published:
         body = json.dumps(payload(post), ensure_ascii=False, separators=(",", ":")).encode()
+        timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            SIGNATURE_HEADER: sign(body, self._key),
-            TIMESTAMP_HEADER: str(int(time.time())),
+            SIGNATURE_HEADER: sign(timestamp, body, self._key),
+            TIMESTAMP_HEADER: timestamp,
             "Idempotency-Key": post.post_id,
         }
         response = self._post(self._url, body=body, headers=headers, what=self._what)
