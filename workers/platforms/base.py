@@ -206,15 +206,17 @@ class HttpClient(PlatformClient):
         return response
 
     def _raise_for_exception(self, exc: requests.RequestException, what: str) -> NoReturn:
+        # `from None`: a requests exception holds the request (headers, and for Telegram a URL
+        # with the token in it), and a chained cause is printed with every traceback.
         if _never_sent(exc):
             raise TransientPublishError(
                 f"{self.platform}: could not connect to {what} ({self._connect_failure(exc)}); "
                 "nothing was sent"
-            ) from exc
+            ) from None
         if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
             raise PermanentPublishError(
                 f"{self.platform}: {what} is not a valid URL; check api_url in the campaign file"
-            ) from exc
+            ) from None
         if isinstance(exc, requests.exceptions.ReadTimeout) or _caused_by(exc, ReadTimeoutError):
             reason = f"no answer within {self.timeouts.read:g} s"
         elif _caused_by(exc, RemoteDisconnected):
@@ -225,7 +227,7 @@ class HttpClient(PlatformClient):
             reason = f"the exchange broke after the request was sent ({type(exc).__name__})"
         raise OutcomeUnknown(
             f"{self.platform}: {reason} ({what}); the post may have been published"
-        ) from exc
+        ) from None
 
     def _connect_failure(self, exc: requests.RequestException) -> str:
         if isinstance(exc, requests.exceptions.ConnectTimeout):
