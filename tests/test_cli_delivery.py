@@ -236,3 +236,16 @@ def test_an_invalid_setting_is_one_clear_error(
     assert cli(["status"]) == 1
 
     assert capsys.readouterr().err.startswith("error: invalid settings: CAMPAIGN_MAX_ATTEMPTS:")
+
+
+def test_a_misspelt_setting_is_rejected_with_a_suggestion(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("CAMPAIGN_REDIS_ULR=redis://x\nMASTODON_TOKEN=t\n")
+
+    assert cli(["status"]) == 1
+
+    assert capsys.readouterr().err == (
+        "error: unknown settings: CAMPAIGN_REDIS_ULR (did you mean CAMPAIGN_REDIS_URL?)\n"
+    )

@@ -6,19 +6,30 @@ entry point (the Celery app module, the CLI) and passes it down.
 
 from __future__ import annotations
 
+import os
+from difflib import get_close_matches
+from pathlib import Path
 from typing import Self
 
+from dotenv import dotenv_values
 from pydantic import Field, RedisDsn, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from campaign.errors import ConfigurationError
+
+PREFIX = "CAMPAIGN_"
 
 
 class Settings(BaseSettings):
     """Everything the store, the scheduler and the workers need to agree on."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CAMPAIGN_", env_file=".env", extra="forbid", frozen=True
+        # .env also holds the credentials campaign files name; unknown CAMPAIGN_* names are
+        # rejected by load_settings() instead.
+        env_prefix=PREFIX,
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
     )
 
     # The store of record (schedule and ledger). The broker defaults to the same server.
@@ -84,17 +95,29 @@ class Settings(BaseSettings):
         return str(self.broker_url or self.redis_url)
 
 
-def load_settings() -> Settings:
-    """Settings from the environment and `.env`.
+def load_settings(env_file: str | None = ".env") -> Settings:
+    """Settings from the environment and `.env`; an unknown `CAMPAIGN_*` name is an error.
 
     Raises:
-        ConfigurationError: a `CAMPAIGN_*` value is invalid (says which and why).
+        ConfigurationError: a `CAMPAIGN_*` name is unknown or its value is invalid.
     """
+    names = set(os.environ)
+    if env_file and Path(env_file).is_file():
+        names |= set(dotenv_values(env_file))
+    known = {f"{PREFIX}{field.upper()}" for field in Settings.model_fields}
+    unknown = sorted(n for n in names if n.upper().startswith(PREFIX) and n.upper() not in known)
+    if unknown:
+        hints = [
+            f"{name} (did you mean {', '.join(close)}?)" if close else name
+            for name in unknown
+            for close in [get_close_matches(name.upper(), sorted(known), n=1)]
+        ]
+        raise ConfigurationError(f"unknown settings: {'; '.join(hints)}")
     try:
-        return Settings()
+        return Settings(_env_file=env_file)  # type: ignore[call-arg]  # pydantic-settings init arg
     except ValidationError as exc:
         problems = "; ".join(
-            f"CAMPAIGN_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            f"{PREFIX}{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
             if error["loc"]
             else error["msg"]
             for error in exc.errors()
