@@ -8,11 +8,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 
 from campaign.post import Post
 from tests.fakes.mastodon import FakeMastodon
-from tests.fixtures.celery import RunningScheduler, Worker, eventually
+from tests.fixtures.celery import (
+    RunningScheduler,
+    StartWorker,
+    Worker,
+    delivery_settings,
+    eventually,
+)
 from tests.fixtures.plans import make_campaign, posts_at
+from tests.fixtures.redis import RedisServer
 from workers import diff
 from workers.settings import Settings
 from workers.store import State, Store
@@ -88,3 +96,16 @@ def test_pause_stops_posting_within_one_tick_and_resume_sends_the_rest(
     assert sorted(s.idempotency_key for s in mastodon_server.statuses) == sorted(
         p.id for p in posts
     )
+
+
+def test_a_worker_refuses_to_start_against_a_redis_that_can_evict(
+    redis_server: RedisServer, redis_client: redis.Redis, start_worker: StartWorker
+) -> None:
+    redis_client.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        worker = start_worker(delivery_settings(redis_server, queue="unsafe"), ready=False)
+        assert worker.wait_exit() == 1
+    finally:
+        redis_client.config_set("maxmemory-policy", "noeviction")
+
+    assert "refuses to start: Redis has maxmemory-policy 'allkeys-lru'" in worker.output()

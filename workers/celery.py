@@ -9,9 +9,11 @@ from typing import Any
 
 from celery import signals
 
+from campaign.errors import StoreError
 from workers.app import create_app
 from workers.logging import configure
 from workers.settings import load_settings
+from workers.store import Store
 
 settings = load_settings()
 app = create_app(settings)
@@ -20,3 +22,13 @@ app = create_app(settings)
 @signals.setup_logging.connect  # type: ignore[untyped-decorator]
 def _logging(**_: Any) -> None:
     configure(json_lines=settings.log_json, level=settings.log_level)
+
+
+@signals.worker_init.connect  # type: ignore[untyped-decorator]
+def _refuse_an_unsafe_store(**_: Any) -> None:
+    """Stop the worker at start-up when Redis could evict the ledger or cannot be reached."""
+    try:
+        Store.connect(str(settings.redis_url), settings.key_prefix).redis.close()
+    except StoreError as exc:
+        # Celery logs and ignores exceptions from signal handlers; SystemExit gets through.
+        raise SystemExit(f"error: the worker refuses to start: {exc}") from exc
