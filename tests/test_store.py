@@ -344,3 +344,15 @@ def _send(store: Store, post_id: str) -> None:
 @pytest.fixture(autouse=True)
 def _isolated(redis_server: RedisServer) -> None:
     """Every test here gets the session's Redis; `store` flushes it around the test."""
+
+
+def test_a_retry_after_a_maybe_published_try_is_unknown_outside_the_window(store: Store) -> None:
+    post = _queued(store)
+    claim = store.claim(post, NOW.timestamp(), lease=10, idempotent=True, window=3600)
+    store.finish(post, claim, NOW.timestamp(), "retry", "read timeout", NOW.timestamp() + 1, "1")
+    store.due(NOW.timestamp() + 200, batch=10, requeue_after=60, hold=1)
+
+    retry = store.claim(post, NOW.timestamp() + 200, lease=10, idempotent=True, window=100)
+
+    assert retry.verdict == "unknown"
+    assert "may have been published" in (store.post(post).error or "")  # type: ignore[union-attr]
