@@ -224,7 +224,10 @@ def _record(store: Store, post_id: str, outcome: str, *args: str) -> None:
     store.redis.zadd(store.key("schedule"), {post_id: 0})
     store.due(time.time(), batch=10, requeue_after=60, hold=1)
     claim = store.claim(post_id, time.time(), lease=60, idempotent=True, window=3600)
-    store.finish(post_id, claim, time.time(), outcome, *args)
+    if outcome == "sent":
+        store.record_sent(post_id, claim, time.time(), args[0], args[1])
+    else:
+        store.record_failed(post_id, claim, time.time(), args[0])
 
 
 def test_an_invalid_setting_is_one_clear_error(

@@ -238,9 +238,9 @@ def test_an_outcome_from_a_superseded_attempt_is_ignored_but_sent_always_wins(
     first = store.claim(post, NOW.timestamp(), lease=10, idempotent=True, window=3600)
     second = store.claim(post, NOW.timestamp() + 11, lease=10, idempotent=True, window=3600)
 
-    assert not store.finish(post, first, time.time(), "failed", "stale failure")
-    assert store.finish(post, first, time.time(), "sent", "42", "https://example.test/42")
-    assert not store.finish(post, second, time.time(), "failed", "too late")
+    assert not store.record_failed(post, first, time.time(), "stale failure")
+    assert store.record_sent(post, first, time.time(), "42", "https://example.test/42")
+    assert not store.record_failed(post, second, time.time(), "too late")
     stored = store.post(post)
     assert stored is not None
     assert (stored.state, stored.remote_id, stored.url) == (
@@ -255,12 +255,12 @@ def test_a_retry_goes_back_to_the_schedule_and_a_deferral_does_not_count(store: 
     claim = store.claim(post, time.time(), lease=60, idempotent=True, window=3600)
     due = time.time() + 30
 
-    assert store.finish(post, claim, time.time(), "retry", "503 from the server", due, "0")
+    assert store.reschedule(post, claim, time.time(), "503 from the server", due, maybe_sent=False)
     assert store.next_due() == pytest.approx(due)
     assert store.post(post).attempts == 1  # type: ignore[union-attr]
     store.due(due, batch=1, requeue_after=60, hold=1)
     claim = store.claim(post, due, lease=60, idempotent=True, window=3600)
-    assert store.finish(post, claim, due, "defer", due + 5)
+    assert store.defer(post, claim, due, due + 5, "bucket empty")
     assert store.post(post).attempts == 1  # type: ignore[union-attr]
 
 
@@ -338,7 +338,7 @@ def _send(store: Store, post_id: str) -> None:
     store.due(at, batch=100, requeue_after=60, hold=1)
     claim = store.claim(post_id, at, lease=60, idempotent=True, window=3600)
     assert claim.publish
-    store.finish(post_id, claim, at, "sent", "1", f"https://example.test/{post_id}")
+    store.record_sent(post_id, claim, at, "1", f"https://example.test/{post_id}")
 
 
 @pytest.fixture(autouse=True)
@@ -349,7 +349,9 @@ def _isolated(redis_server: RedisServer) -> None:
 def test_a_retry_after_a_maybe_published_try_is_unknown_outside_the_window(store: Store) -> None:
     post = _queued(store)
     claim = store.claim(post, NOW.timestamp(), lease=10, idempotent=True, window=3600)
-    store.finish(post, claim, NOW.timestamp(), "retry", "read timeout", NOW.timestamp() + 1, "1")
+    store.reschedule(
+        post, claim, NOW.timestamp(), "read timeout", NOW.timestamp() + 1, maybe_sent=True
+    )
     store.due(NOW.timestamp() + 200, batch=10, requeue_after=60, hold=1)
 
     retry = store.claim(post, NOW.timestamp() + 200, lease=10, idempotent=True, window=100)

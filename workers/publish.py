@@ -80,7 +80,7 @@ class Publisher:
                 post_id, self.clock(), lease=settings.lease, idempotent=False, window=0
             )
             if claim.publish:
-                self.store.finish(post_id, claim, self.clock(), "failed", str(exc))
+                self.store.record_failed(post_id, claim, self.clock(), str(exc))
                 return "failed"
             return claim.verdict
         with client:
@@ -96,7 +96,7 @@ class Publisher:
             wait = ratelimit.take(self.store, channel, self.clock())
             if wait > 0:
                 due = self.clock() + wait + self.rng.uniform(0, min(1.0, wait / 10))
-                self.store.finish(post_id, claim, self.clock(), "defer", due)
+                self.store.defer(post_id, claim, self.clock(), due, "rate limit bucket empty")
                 return "deferred"
             return self._send(client, post_id, claim)
 
@@ -110,41 +110,41 @@ class Publisher:
             locale=claim.locale,
             scheduled_at=claim.scheduled_at,
         )
-        finish = self.store.finish
         for middleware in self.middleware:
             middleware.before_publish(post)
         try:
             published = client.publish(post)
         except RateLimited as exc:
             due = self._retry_due(claim.attempt, exc.retry_at, rate_limited=True)
-            finish(post_id, claim, self.clock(), "defer", due)
+            self.store.defer(post_id, claim, self.clock(), due, str(exc))
             return "rate-limited"
         except TransientPublishError as exc:
             return self._retry(post_id, claim, str(exc), exc.retry_at, maybe_sent=False)
         except OutcomeUnknown as exc:
             if client.idempotent:
                 return self._retry(post_id, claim, str(exc), None, maybe_sent=True)
-            finish(post_id, claim, self.clock(), "unknown", str(exc))
+            self.store.record_unknown(post_id, claim, self.clock(), str(exc))
             return "unknown"
         except PermanentPublishError as exc:
-            finish(post_id, claim, self.clock(), "failed", str(exc))
+            self.store.record_failed(post_id, claim, self.clock(), str(exc))
             return "failed"
         for middleware in reversed(self.middleware):
             middleware.after_publish(post, published)
-        finish(post_id, claim, self.clock(), "sent", published.remote_id, published.url or "")
+        self.store.record_sent(post_id, claim, self.clock(), published.remote_id, published.url)
         return "sent"
 
     def _retry(
         self, post_id: str, claim: Claim, error: str, retry_at: datetime | None, *, maybe_sent: bool
     ) -> str:
         if claim.attempt >= self.settings.max_attempts:
-            outcome = "unknown" if maybe_sent else "failed"
             message = f"gave up after {claim.attempt} attempts: {error}"
-            self.store.finish(post_id, claim, self.clock(), outcome, message)
-            return outcome
+            if maybe_sent:
+                self.store.record_unknown(post_id, claim, self.clock(), message)
+                return "unknown"
+            self.store.record_failed(post_id, claim, self.clock(), message)
+            return "failed"
         due = self._retry_due(claim.attempt, retry_at, rate_limited=False)
-        flag = "1" if maybe_sent else "0"
-        self.store.finish(post_id, claim, self.clock(), "retry", error, due, flag)
+        self.store.reschedule(post_id, claim, self.clock(), error, due, maybe_sent=maybe_sent)
         return "retry"
 
     def _retry_due(self, attempt: int, retry_at: datetime | None, *, rate_limited: bool) -> float:

@@ -31,9 +31,6 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
 from importlib.resources import files
 from typing import Any
 
@@ -42,80 +39,26 @@ from redis.commands.core import Script
 
 from campaign.definition import Channel
 from campaign.errors import StoreError, UnsafeStoreError
+from workers.ledger import (
+    FINAL_STATES,
+    Claim,
+    Moved,
+    State,
+    StoredPost,
+    as_str,
+    as_strs,
+    iso,
+    moment,
+    stored,
+)
 from workers.logging import state_change
+
+__all__ = ["FINAL_STATES", "Claim", "Moved", "State", "Store", "StoredPost"]
 
 log = logging.getLogger(__name__)
 
 # Policies that never evict: anything else could silently drop a ledger entry.
 SAFE_POLICIES = frozenset({"noeviction"})
-
-
-class State(StrEnum):
-    SCHEDULED = "scheduled"
-    QUEUED = "queued"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-    CANCELLED = "cancelled"
-    MISSED = "missed"
-
-
-FINAL_STATES = frozenset({State.SENT, State.FAILED, State.UNKNOWN, State.CANCELLED, State.MISSED})
-
-
-@dataclass(frozen=True)
-class StoredPost:
-    """One ledger entry, as read back."""
-
-    id: str
-    campaign: str
-    channel: str
-    locale: str
-    scheduled_at: datetime
-    state: State
-    attempts: int
-    updated_at: datetime | None
-    sent_at: datetime | None
-    remote_id: str | None
-    url: str | None
-    error: str | None
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The claim script's verdict; `text` and friends are set when the worker must publish."""
-
-    verdict: str
-    attempt: int
-    campaign: str
-    channel: str
-    locale: str = ""
-    scheduled_at: datetime | None = None
-    text: str = ""
-
-    @property
-    def publish(self) -> bool:
-        return self.verdict in ("claimed", "resend")
-
-
-@dataclass(frozen=True)
-class Moved:
-    """A post the scheduler moved, and the state it is in now."""
-
-    id: str
-    state: str
-    channel: str
-
-
-def _epoch(moment: datetime) -> float:
-    return moment.astimezone(UTC).timestamp()
-
-
-def _moment(value: str | bytes | None) -> datetime | None:
-    if value is None or value == "":
-        return None
-    return datetime.fromtimestamp(float(value), UTC)
 
 
 def _script(client: redis.Redis, name: str) -> Script:
@@ -200,15 +143,15 @@ class Store:
 
     def campaigns(self) -> list[str]:
         with _redis_errors("listing campaigns"):
-            return sorted(_str(m) for m in self.redis.smembers(self.key("campaigns")))
+            return sorted(as_str(m) for m in self.redis.smembers(self.key("campaigns")))
 
     def campaign_info(self, campaign: str) -> dict[str, str]:
         with _redis_errors("reading a campaign"):
-            return _strs(self.redis.hgetall(self.key("c", campaign)))
+            return as_strs(self.redis.hgetall(self.key("c", campaign)))
 
     def channels(self, campaign: str) -> dict[str, Channel]:
         with _redis_errors("reading channels"):
-            raw = _strs(self.redis.hgetall(self.key("c", campaign, "channels")))
+            raw = as_strs(self.redis.hgetall(self.key("c", campaign, "channels")))
         return {name: Channel.model_validate_json(value) for name, value in raw.items()}
 
     def channel(self, campaign: str, name: str) -> Channel:
@@ -220,7 +163,7 @@ class Store:
 
     def post_ids(self, campaign: str) -> list[str]:
         with _redis_errors("listing posts"):
-            return sorted(_str(m) for m in self.redis.smembers(self.key("c", campaign, "posts")))
+            return sorted(as_str(m) for m in self.redis.smembers(self.key("c", campaign, "posts")))
 
     def posts(self, campaign: str) -> list[StoredPost]:
         """Every ledger entry of a campaign, ordered by scheduled time."""
@@ -231,19 +174,19 @@ class Store:
                 pipe.hgetall(self.key("post", post_id))
             rows = pipe.execute()
         posts = [
-            _stored(post_id, _strs(row)) for post_id, row in zip(ids, rows, strict=True) if row
+            stored(post_id, as_strs(row)) for post_id, row in zip(ids, rows, strict=True) if row
         ]
         return sorted(posts, key=lambda p: (p.scheduled_at, p.id))
 
     def post(self, post_id: str) -> StoredPost | None:
         with _redis_errors("reading a post"):
-            row = _strs(self.redis.hgetall(self.key("post", post_id)))
-        return _stored(post_id, row) if row else None
+            row = as_strs(self.redis.hgetall(self.key("post", post_id)))
+        return stored(post_id, row) if row else None
 
     def texts(self, ids: list[str]) -> dict[str, str]:
         with _redis_errors("reading texts"):
             values = self.redis.mget([self.key("text", i) for i in ids]) if ids else []
-        return {i: _str(v) for i, v in zip(ids, values, strict=True) if v is not None}
+        return {i: as_str(v) for i, v in zip(ids, values, strict=True) if v is not None}
 
     def apply(self, diff: dict[str, Any], now: float) -> tuple[str, ...]:
         """Run the apply script; returns ("ok",) or ("conflict", id, state)."""
@@ -343,7 +286,7 @@ class Store:
         """(campaign, channel) of a post, or None when it is not in the ledger."""
         with _redis_errors("reading a post"):
             campaign, channel = self.redis.hmget(self.key("post", post_id), ["c", "ch"])
-        return (_str(campaign), _str(channel)) if campaign and channel else None
+        return (as_str(campaign), as_str(channel)) if campaign and channel else None
 
     def claim(
         self, post_id: str, now: float, *, lease: float, idempotent: bool, window: float
@@ -352,7 +295,7 @@ class Store:
         r = self._run("claim", "claiming a post", post_id, now, lease, int(idempotent), window)
         verdict, attempt, campaign, channel = r[0], int(r[1]), r[2], r[3]
         if verdict in ("claimed", "resend"):
-            claim = Claim(verdict, attempt, campaign, channel, r[4], _moment(r[5]), r[6] or "")
+            claim = Claim(verdict, attempt, campaign, channel, r[4], moment(r[5]), r[6] or "")
             state_change(post_id, channel, State.SENDING, attempt=attempt, verdict=verdict)
             return claim
         if verdict == "paused":
@@ -361,19 +304,39 @@ class Store:
             state_change(post_id, channel, State.UNKNOWN, reason="worker lost while sending")
         return Claim(verdict, attempt, campaign, channel, locale=r[4] if verdict == "skip" else "")
 
-    def finish(self, post_id: str, claim: Claim, now: float, outcome: str, *args: Any) -> bool:
-        """Record an attempt's outcome; False when the attempt no longer owns the post."""
-        done = self._run(
-            "finish", "recording an outcome", post_id, claim.attempt, now, outcome, *args
-        )
+    def record_sent(
+        self, post_id: str, claim: Claim, now: float, remote_id: str, url: str | None
+    ) -> bool:
+        """sending -> sent; the platform's word wins over any other record."""
+        return self._finish(post_id, claim, now, State.SENT, ["sent", remote_id, url or ""],
+                            url=url)  # fmt: skip
+
+    def record_failed(self, post_id: str, claim: Claim, now: float, error: str) -> bool:
+        """sending -> failed, with a reason a person can act on."""
+        return self._finish(post_id, claim, now, State.FAILED, ["failed", error], error=error)
+
+    def record_unknown(self, post_id: str, claim: Claim, now: float, error: str) -> bool:
+        """sending -> unknown: the post may be published; a person checks the platform."""
+        return self._finish(post_id, claim, now, State.UNKNOWN, ["unknown", error], error=error)
+
+    def reschedule(
+        self, post_id: str, claim: Claim, now: float, error: str, due: float, *, maybe_sent: bool
+    ) -> bool:
+        """sending -> scheduled at `due` after a failed attempt (it counts)."""
+        args = ["retry", error, due, "1" if maybe_sent else "0"]
+        return self._finish(post_id, claim, now, State.SCHEDULED, args, error=error, due=iso(due))
+
+    def defer(self, post_id: str, claim: Claim, now: float, due: float, reason: str) -> bool:
+        """sending -> scheduled at `due` without counting an attempt (rate limits)."""
+        args = ["defer", due]
+        return self._finish(post_id, claim, now, State.SCHEDULED, args, reason=reason, due=iso(due))
+
+    def _finish(
+        self, post_id: str, claim: Claim, now: float, state: State, args: list[Any], **detail: Any
+    ) -> bool:
+        """Run finish.lua; False when the attempt no longer owns the post (nothing written)."""
+        done = self._run("finish", "recording an outcome", post_id, claim.attempt, now, *args)
         if done:
-            state = {"retry": State.SCHEDULED, "defer": State.SCHEDULED}.get(outcome, outcome)
-            detail = {"sent": {"url": args[1] if len(args) > 1 else None}}.get(outcome, {})
-            if outcome in ("failed", "unknown", "retry"):
-                detail = {"error": args[0]}
-            if outcome in ("retry", "defer"):
-                due = float(args[1] if outcome == "retry" else args[0])
-                detail["due"] = datetime.fromtimestamp(due, UTC).isoformat(timespec="seconds")
             state_change(post_id, claim.channel, state, attempt=claim.attempt, **detail)
         return bool(done)
 
@@ -383,30 +346,3 @@ class Store:
         with _redis_errors("rate limiting"):
             wait = self._scripts["bucket"](keys=[key], args=[capacity, per_seconds, now])
         return float(wait)
-
-
-def _str(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _strs(row: dict[bytes | str, bytes | str]) -> dict[str, str]:
-    return {_str(k): _str(v) for k, v in row.items()}
-
-
-def _stored(post_id: str, row: dict[str, str]) -> StoredPost:
-    scheduled = _moment(row.get("at"))
-    assert scheduled is not None, f"ledger entry {post_id} has no scheduled time"
-    return StoredPost(
-        id=post_id,
-        campaign=row.get("c", ""),
-        channel=row.get("ch", ""),
-        locale=row.get("loc", ""),
-        scheduled_at=scheduled,
-        state=State(row.get("st", "scheduled")),
-        attempts=int(row.get("n", 0)),
-        updated_at=_moment(row.get("ts")),
-        sent_at=_moment(row.get("sent")),
-        remote_id=row.get("rid"),
-        url=row.get("url") or None,
-        error=row.get("err"),
-    )
