@@ -2,6 +2,7 @@
 
 settings.py     Settings (CAMPAIGN_* variables, .env)
 store.py        schedule + ledger in Redis; every transition a Lua script (*.lua)
+ledger.py       post states and the records the store hands back
 diff.py         plan vs store, applied all or nothing
 scheduler.py    hands due posts to the queue
 app.py          create_app(settings) -> Celery; celery.py is `celery -A workers`
