@@ -74,7 +74,7 @@ def test_pause_stops_posting_within_one_tick_and_resume_sends_the_rest(
 ) -> None:
     # Given a running campaign whose posts fall due over the next seconds
     campaign = make_campaign(api_url=mastodon_server.url)
-    posts = posts_at(campaign, datetime.now(UTC) + timedelta(seconds=1), 3, 1.5)
+    posts = posts_at(campaign, datetime.now(UTC) + timedelta(seconds=1), 3, 2.0)
     start_scheduler(shared_settings)
     diff.apply(delivery_store, campaign, posts)
     eventually(lambda: len(mastodon_server.statuses) == 1, 10, "the first post sent")

@@ -4,6 +4,7 @@
 --    change: [[id, channel, locale, at, text]], cancel: [[id, channel]], message}
 -- Every precondition is checked before the first write, so a conflict changes nothing.
 -- Returns {"ok"} or {"conflict", id, state}.
+local function ms(t) return string.format('%.3f', t) end  -- timestamps, to the millisecond
 local P, now = ARGV[1], tonumber(ARGV[2])
 local diff = cjson.decode(ARGV[3])
 local c = diff.campaign
@@ -34,8 +35,8 @@ if next(diff.channels) ~= nil then
 end
 local function put(row)
   local id = row[1]
-  redis.call('HSET', P .. 'post:' .. id, 'c', c, 'ch', row[2], 'loc', row[3], 'at', row[4],
-    'st', 'scheduled', 'ts', now)
+  redis.call('HSET', P .. 'post:' .. id, 'c', c, 'ch', row[2], 'loc', row[3], 'at', ms(row[4]),
+    'st', 'scheduled', 'ts', ms(now))
   redis.call('SET', P .. 'text:' .. id, row[5])
   redis.call('ZADD', P .. 'schedule', row[4], id)
   redis.call('SADD', ckey .. ':posts', id)
@@ -48,7 +49,7 @@ end
 for _, row in ipairs(diff.change) do put(row) end
 for _, row in ipairs(diff.cancel) do
   local id = row[1]
-  redis.call('HSET', P .. 'post:' .. id, 'st', 'cancelled', 'ts', now, 'err', diff.message)
+  redis.call('HSET', P .. 'post:' .. id, 'st', 'cancelled', 'ts', ms(now), 'err', diff.message)
   redis.call('ZREM', P .. 'schedule', id)
   redis.call('ZREM', P .. 'inflight', id)
 end

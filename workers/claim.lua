@@ -8,6 +8,7 @@
 --   "busy"      another worker holds the lease
 --   "paused"    campaign paused: queued -> scheduled
 --   "skip"      any other state (already sent, cancelled, ...); second element is the state
+local function ms(t) return string.format('%.3f', t) end  -- timestamps, to the millisecond
 local P, id, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local lease, idempotent, window = tonumber(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
 local key = P .. 'post:' .. id
@@ -18,15 +19,15 @@ n = tonumber(n) or 0
 local resend_safe = idempotent and now - tonumber(t1 or now) < window
 
 local function give_up(why)
-  redis.call('HSET', key, 'st', 'unknown', 'ts', now, 'u', '1', 'err', why)
+  redis.call('HSET', key, 'st', 'unknown', 'ts', ms(now), 'u', '1', 'err', why)
   redis.call('ZREM', P .. 'inflight', id)
   return {'unknown', n, c, ch}
 end
 
 local function take()
   n = n + 1
-  redis.call('HSET', key, 'st', 'sending', 'n', n, 'lease', now + lease, 'ts', now)
-  if not t1 then redis.call('HSET', key, 't1', now) end
+  redis.call('HSET', key, 'st', 'sending', 'n', n, 'lease', ms(now + lease), 'ts', ms(now))
+  if not t1 then redis.call('HSET', key, 't1', ms(now)) end
   redis.call('ZADD', P .. 'inflight', now + lease, id)
   return redis.call('GET', P .. 'text:' .. id)
 end
@@ -34,7 +35,7 @@ end
 if st == 'queued' then
   local paused = redis.call('HGET', P .. 'c:' .. c, 'paused') == '1'
   if paused or redis.call('GET', P .. 'paused') == '1' then
-    redis.call('HSET', key, 'st', 'scheduled', 'ts', now)
+    redis.call('HSET', key, 'st', 'scheduled', 'ts', ms(now))
     redis.call('ZREM', P .. 'inflight', id)
     redis.call('ZADD', P .. 'schedule', now, id)
     return {'paused', n, c, ch}

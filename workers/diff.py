@@ -139,7 +139,7 @@ def _differences(old: _Stored, post: Post) -> list[str]:
     found = []
     if old.text != post.text:
         found.append("text")
-    if abs(old.at - post.scheduled_at.timestamp()) > 0.0005:
+    if abs(old.at - post.scheduled_at.timestamp()) >= 0.001:  # stored to the millisecond
         found.append("time")
     if old.channel != post.channel:
         found.append("channel")

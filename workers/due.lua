@@ -1,6 +1,7 @@
 -- Hand due posts to the queue: scheduled -> queued, or -> missed when later than max_lateness.
 -- ARGV: prefix, now, batch, requeue_after, hold
 -- Returns a flat list: id, new state, channel, ... (state "queued", "missed" or "unknown").
+local function ms(t) return string.format('%.3f', t) end  -- timestamps, to the millisecond
 local P, now, batch = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local requeue_after, hold = tonumber(ARGV[4]), tonumber(ARGV[5])
 local schedule, inflight = P .. 'schedule', P .. 'inflight'
@@ -26,11 +27,11 @@ for _, id in ipairs(ids) do
         final = 'unknown'
         why = 'an earlier try may have been published; retries ran past max_lateness'
       end
-      redis.call('HSET', key, 'st', final, 'ts', now, 'err', why)
+      redis.call('HSET', key, 'st', final, 'ts', ms(now), 'err', why)
       redis.call('ZREM', schedule, id)
       table.insert(out, id); table.insert(out, final); table.insert(out, ch)
     else
-      redis.call('HSET', key, 'st', 'queued', 'ts', now)
+      redis.call('HSET', key, 'st', 'queued', 'ts', ms(now))
       redis.call('ZREM', schedule, id)
       redis.call('ZADD', inflight, now + requeue_after, id)
       table.insert(out, id); table.insert(out, 'queued'); table.insert(out, ch)
