@@ -11,6 +11,7 @@ import pytest
 
 from campaign.post import Post
 from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.webhook import DEFAULT_SECRET, FakeWebhook
 from tests.fixtures.celery import (
     RunningScheduler,
     StartWorker,
@@ -112,6 +113,38 @@ def test_a_worker_killed_while_the_server_holds_its_request(
     eventually(sent(delivery_store, posts), 20, "the post recorded as sent")
     assert_on_server_once(mastodon_server, delivery_store, posts)
     assert len(mastodon_server.requests) == 2
+
+
+def test_a_worker_killed_after_a_webhook_answered_leaves_the_post_unknown_not_resent(
+    redis_server: RedisServer,
+    delivery_store: Store,
+    webhook_server: FakeWebhook,
+    start_worker: StartWorker,
+    start_scheduler: StartScheduler,
+) -> None:
+    # Given a webhook receiver, which does not deduplicate, and a worker that dies after its answer
+    settings = delivery_settings(redis_server, queue="kill-webhook")
+    killer = settings.model_copy(update={"middleware": ["tests.fixtures.killers:KillAfterPublish"]})
+    doomed = start_worker(killer, WEBHOOK_SECRET=DEFAULT_SECRET)
+    start_scheduler(settings)
+    campaign = make_campaign(
+        api_url=f"{webhook_server.url}/hook", credentials="WEBHOOK_SECRET", platform="webhook"
+    )
+    (post,) = posts_at(campaign, soon(), 1, 1)
+    diff.apply(delivery_store, campaign, [post])
+    assert doomed.wait_exit() == KILLED
+
+    # When a new worker gets the post after the lease ran out
+    start_worker(settings, WEBHOOK_SECRET=DEFAULT_SECRET)
+    eventually(
+        lambda: delivery_store.post(post.id).state is State.UNKNOWN,  # type: ignore[union-attr]
+        20,
+        "the post marked unknown",
+    )
+
+    # Then it was not sent again: a person checks the receiver
+    assert len(webhook_server.deliveries) == 1
+    assert "check the platform" in (delivery_store.post(post.id).error or "")  # type: ignore[union-attr]
 
 
 def test_two_schedulers_hand_each_post_out_once(
