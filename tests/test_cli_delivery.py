@@ -18,6 +18,7 @@ import redis
 
 from campaign.cli import delivery
 from campaign.errors import CampaignError
+from campaign.plan import load_plan
 from tests.fixtures.redis import RedisServer
 from workers.store import State, Store
 
@@ -126,6 +127,16 @@ def test_applying_the_same_file_twice_is_a_no_op(
     after = {key: redis_client.dump(key) for key in redis_client.keys(f"{PREFIX}*")}
     assert after == before
     assert len(env.posts("spring")) == 4
+
+
+def test_the_stored_text_is_exactly_what_the_preview_shows(env: Store, tmp_path: Path) -> None:
+    path = write_campaign(tmp_path, ["2030-06-01 10:00"], ky="Салам 🇰🇬 {{ n }}\n#Жаз")
+    planned = load_plan(path).posts
+
+    cli(["apply", str(path)])
+
+    assert env.texts([p.id for p in planned]) == {p.id: p.text for p in planned}
+    assert {(p.id, p.locale) for p in env.posts("spring")} == {(p.id, p.locale) for p in planned}
 
 
 def test_plan_after_editing_shows_changed_text_and_removed_posts(
