@@ -30,6 +30,7 @@ class Change:
 
     post_id: str
     channel: str
+    locale: str
     scheduled_at: datetime
     what: str  # "add", "change", "cancel", "keep"
     detail: str = ""
@@ -110,7 +111,7 @@ def compute(
     planned = {post.id: post for post in posts}
     for post in posts:
         old = stored.get(post.id)
-        row = Change(post.id, post.channel, post.scheduled_at, "add")
+        row = Change(post.id, post.channel, post.locale, post.scheduled_at, "add")
         if old is None or old.state is State.CANCELLED:
             diff.add.append(row)
             continue
@@ -119,19 +120,30 @@ def compute(
             continue
         detail = ", ".join(differences)
         if old.state is State.SCHEDULED:
-            diff.change.append(Change(post.id, post.channel, post.scheduled_at, "change", detail))
+            diff.change.append(
+                Change(post.id, post.channel, post.locale, post.scheduled_at, "change", detail)
+            )
         else:
             diff.kept.append(
-                Change(post.id, post.channel, post.scheduled_at, "keep", f"{old.state}: {detail}")
+                Change(
+                    post.id,
+                    post.channel,
+                    post.locale,
+                    post.scheduled_at,
+                    "keep",
+                    f"{old.state}: {detail}",
+                )
             )
     for post_id, old in sorted(stored.items(), key=lambda item: (item[1].at, item[0])):
         if post_id in planned:
             continue
         at = datetime.fromtimestamp(old.at, UTC)
         if old.state in (State.SCHEDULED, State.QUEUED):
-            diff.cancel.append(Change(post_id, old.channel, at, "cancel", REMOVED))
+            diff.cancel.append(Change(post_id, old.channel, old.locale, at, "cancel", REMOVED))
         elif old.state is State.SENDING:
-            diff.kept.append(Change(post_id, old.channel, at, "keep", "sending: removed"))
+            diff.kept.append(
+                Change(post_id, old.channel, old.locale, at, "keep", "sending: removed")
+            )
     return diff
 
 

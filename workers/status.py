@@ -37,6 +37,12 @@ class CampaignStatus:
         }
 
 
+def lateness(post: StoredPost) -> float:
+    """Seconds between a sent post's scheduled time and the platform's acceptance."""
+    assert post.sent_at is not None
+    return (post.sent_at - post.scheduled_at).total_seconds()
+
+
 def _post(post: StoredPost) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "id": post.id,
@@ -49,7 +55,8 @@ def _post(post: StoredPost) -> dict[str, Any]:
     if post.url or post.remote_id:
         entry.update(url=post.url, remote_id=post.remote_id)
     if post.sent_at:
-        entry["sent_at"] = utc_iso(post.sent_at)
+        entry["sent_at"] = post.sent_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        entry["late_seconds"] = round(lateness(post), 3)
     if post.error and post.state is not State.SENT:
         entry["error"] = post.error
     return entry

@@ -17,7 +17,7 @@ from campaign.plan import load_plan
 from campaign.post import utc_iso
 from workers import diff
 from workers.settings import Settings, load_settings
-from workers.status import CampaignStatus, campaign_status
+from workers.status import CampaignStatus, campaign_status, lateness
 from workers.store import Store
 
 if TYPE_CHECKING:
@@ -181,7 +181,8 @@ def format_diff(changes: diff.PlanDiff, *, applied: bool) -> str:
         for row in rows:
             detail = f"  ({row.detail})" if row.detail else ""
             lines.append(
-                f"  {mark} {utc_iso(row.scheduled_at)}  {row.channel}  {row.post_id}{detail}"
+                f"  {mark} {utc_iso(row.scheduled_at)}  {row.channel}  {row.locale}  "
+                f"{row.post_id}{detail}"
             )
     if changes.kept:
         lines.append("  (= not changed: already being sent or done)")
@@ -224,7 +225,10 @@ def format_status(status: CampaignStatus) -> str:
     if status.sent:
         lines.append("  sent:")
     for post in status.sent:
-        lines.append(f"    {utc_iso(post.scheduled_at)}  {post.channel}  {post.locale}  {post.url}")
+        late = f"  (+{lateness(post):.2f} s)" if post.sent_at else ""
+        lines.append(
+            f"    {utc_iso(post.scheduled_at)}{late}  {post.channel}  {post.locale}  {post.url}"
+        )
     return "\n".join(lines) + "\n"
 
 
