@@ -8,7 +8,7 @@ where the source lines are at hand.
 from __future__ import annotations
 
 import re
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -48,7 +48,7 @@ DEFAULT_API_URLS: dict[str, str] = {
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_LOCAL_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}$")
+_LOCAL_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?$")
 _QUIET_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
 
@@ -91,6 +91,10 @@ def _check_credentials(value: str) -> str:
 def _check_local_datetime(value: str) -> str:
     if not _LOCAL_DATETIME.match(value):
         raise ValueError(f"'{value}' is not a local date-time 'YYYY-MM-DD HH:MM'")
+    try:
+        datetime.fromisoformat(value.replace(" ", "T"))
+    except ValueError:
+        raise ValueError(f"'{value}' is not a real date and time") from None
     return value
 
 

@@ -78,13 +78,18 @@ def as_table(title: str, posts: Sequence[Post], *, width: int = 120) -> str:
         for post in day_posts:
             limit = "∞" if post.limit is None else str(post.limit)
             prefix = (
-                f"  {post.local_time:%H:%M} {_offset(post)}  "
+                f"  {_clock(post)} {_offset(post)}  "
                 f"{post.audience:<{audience_width}}  {post.locale:<{locale_width}}  "
                 f"{post.channel:<{channel_width}}  {post.length:>5}/{limit:<5}  "
             )
             lines.append(prefix + _first_line(post.text, max(width - len(prefix), 20)))
             lines.extend(f"      ! {warning}" for warning in post.warnings)
     return "\n".join(lines) + "\n"
+
+
+def _clock(post: Post) -> str:
+    """HH:MM, with seconds only when a schedule named them."""
+    return post.local_time.strftime("%H:%M:%S" if post.local_time.second else "%H:%M")
 
 
 def _offset(post: Post) -> str:
