@@ -10,20 +10,13 @@ webhook, outbox   no limit unless the channel sets max_length
 
 from __future__ import annotations
 
-import unicodedata
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import regex
 
-with warnings.catch_warnings():
-    # The twitter-text port loads its emoji list through pkg_resources, which warns on import
-    # (a deprecated API; an editable install's namespace package). Packaging noise, not counting.
-    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
-    warnings.filterwarnings("ignore", message="Module campaign was already imported")
-    from twitter_text import extract_urls_with_indices, parse_tweet
+from campaign import twitter_text
 
 
 @dataclass(frozen=True)
@@ -50,8 +43,7 @@ _NAMES = {
 # "an x-specific template" is read "an ex-specific"; the other names take "a".
 _ARTICLE = {"x": "an", "outbox": "an"}
 
-_X_LIMIT = 280
-_X_URL_LENGTH = 23
+_X_LIMIT = twitter_text.MAX_WEIGHTED_LENGTH
 _MASTODON_LIMIT = 500
 _MASTODON_URL_LENGTH = 23
 _BLUESKY_GRAPHEMES = 300
@@ -66,11 +58,6 @@ _JOINER = regex.compile(
     r"[\r\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=SpacingMark}\p{GCB=Prepend}\p{GCB=RI}"
     r"\p{GCB=L}\p{GCB=V}\p{GCB=T}\p{GCB=LV}\p{GCB=LVT}]"
 )
-_LINE_END = regex.compile(r"\r\n|\r")
-# Code points outside twitter-text v3's weight-1 ranges (config/v3.json) weigh 2.
-_X_HEAVY = regex.compile(r"[^\u0000-\u10FF\u2000-\u200D\u2010-\u201F\u2032-\u2037]")
-# Every emoji sequence (UTS #51) holds a non-ASCII code point with one of these properties.
-_X_EMOJI_PART = regex.compile(r"(?=[^\x00-\x7F])[\p{Emoji}\p{Emoji_Component}]")
 # twitter-text's invalid characters: X refuses a post that contains one, whatever its length.
 _X_INVALID = regex.compile(r"[\uFFFE\uFEFF\uFFFF]")
 
@@ -148,22 +135,6 @@ def _joins(char: str) -> bool:
     return _JOINER.match(char) is not None
 
 
-def _x_weighted_length(text: str) -> int:
-    """twitter-text v3 weighted length, as the official algorithm's port computes it."""
-    normalized = _LINE_END.sub("\n", unicodedata.normalize("NFC", text))
-    if _X_EMOJI_PART.search(normalized):
-        return int(parse_tweet(text).weightedLength)
-    # Without emoji the port's loop reduces to this sum; its emoji pattern, one alternation of
-    # 3,800 sequences tried at every index, costs about 3 µs per character.
-    length, start = 0, 0
-    for url in extract_urls_with_indices(normalized):
-        before = normalized[start : url["indices"][0]]
-        length += len(before) + len(_X_HEAVY.findall(before)) + _X_URL_LENGTH
-        start = url["indices"][0] + len(url["url"])
-    rest = normalized[start:]
-    return length + len(rest) + len(_X_HEAVY.findall(rest))
-
-
 def _mastodon_countable(text: str) -> str:
     """The text Mastodon counts: each linkable URL as 23 x's, each @user@domain as @user."""
     if ":" not in text and "@" not in text:
@@ -194,7 +165,7 @@ def _within(length: int, unit: str, platform: str, limit: int | None) -> Measure
 
 
 def _x(text: str, max_length: int | None) -> Measure:
-    result = _within(_x_weighted_length(text), "weighted characters", "x", _X_LIMIT)
+    result = _within(twitter_text.weighted_length(text), "weighted characters", "x", _X_LIMIT)
     invalid = sorted({f"U+{ord(char):04X}" for char in _X_INVALID.findall(text)})
     if not invalid:
         return result
