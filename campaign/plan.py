@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from campaign.errors import DefinitionError, Problem, Severity, TemplateError
 from campaign.locales import language_of
 from campaign.post import Post, post_id
 from campaign.render import Renderer, UtmDefaults
-from campaign.rules import Measure, measure
+from campaign.rules import measure
 from campaign.schedule import ScheduleProblem, Slot, slots
 from campaign.source import SourceMap, load_yaml
 from campaign.validate import parse_campaign, template_root
@@ -52,11 +53,28 @@ def load_plan(path: str | Path) -> Plan:
     path = Path(path)
     campaign, source = load_campaign(path)
     builder = _PlanBuilder(campaign, source, path)
-    posts = sorted(builder.posts(), key=lambda p: (p.scheduled_at, p.audience, p.channel, p.id))
+    with _fewer_collections():
+        posts = sorted(builder.posts(), key=lambda p: (p.scheduled_at, p.audience, p.channel, p.id))
     errors = [p for p in builder.problems if p.severity is Severity.ERROR]
     if errors:
         raise DefinitionError(errors)
     return Plan(campaign, posts, builder.problems, path)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Let the cyclic garbage collector run less often while a plan is built.
+
+    A plan of 10,000 posts allocates about a million short-lived objects and keeps few; with the
+    default threshold the collector runs thousands of times and its full passes scan every
+    object the imports created, a tenth of a preview's time. Cycles are still collected, later.
+    """
+    thresholds = gc.get_threshold()
+    gc.set_threshold(50_000, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def _display_root(path: Path, campaign: Campaign) -> str:
@@ -66,12 +84,6 @@ def _display_root(path: Path, campaign: Campaign) -> str:
         return os.path.relpath(root)
     except ValueError:  # another drive on Windows
         return str(root)
-
-
-@lru_cache(maxsize=65_536)
-def _measure(text: str, platform: str, max_length: int | None) -> Measure:
-    # Recurring messages repeat their text; counting (twitter-text above all) is the costly part.
-    return measure(text, platform, max_length=max_length)
 
 
 class _PlanBuilder:
@@ -236,7 +248,7 @@ class _PlanBuilder:
         except TemplateError as exc:
             self.report(exc.problem())
             return None
-        counted = _measure(text, route.platform, route.max_length)
+        counted = measure(text, route.platform, max_length=route.max_length)
         identity = post_id(
             self.campaign.campaign,
             route.message,

@@ -54,6 +54,7 @@ class Renderer:
         self._fallback_locale = fallback_locale
         self._listing: dict[str, frozenset[str]] = {}
         self._resolved: dict[tuple[str, str, str, str], Resolved] = {}
+        self._templates: dict[str, jinja2.Template] = {}
         self._environment = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader(root),
             undefined=jinja2.StrictUndefined,
@@ -116,7 +117,9 @@ class Renderer:
         """
         display = self.display(name)
         try:
-            template = self._environment.get_template(name)
+            template = self._templates.get(name)
+            if template is None:
+                template = self._templates[name] = self._environment.get_template(name)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(
                 f"template syntax error: {exc.message}", file=display, line=exc.lineno
@@ -189,20 +192,24 @@ def _utm(context: jinja2.runtime.Context, url: str) -> str:
     defaults: UtmDefaults = context["_utm"]
     return _tag_link(
         str(url),
-        (
-            ("utm_source", defaults.source or context["platform"]),
-            ("utm_medium", defaults.medium),
-            ("utm_campaign", defaults.campaign),
-            ("utm_content", f"{context['audience']['name']}-{context['locale']}"),
-        ),
+        defaults.source or context["platform"],
+        defaults.medium,
+        defaults.campaign,
+        f"{context['audience']['name']}-{context['locale']}",
     )
 
 
 @lru_cache(maxsize=4096)
-def _tag_link(url: str, tags: tuple[tuple[str, str], ...]) -> str:
+def _tag_link(url: str, source: str, medium: str, campaign: str, content: str) -> str:
     # A campaign tags a handful of links thousands of times; URL parsing is the costly part.
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    tags = (
+        ("utm_source", source),
+        ("utm_medium", medium),
+        ("utm_campaign", campaign),
+        ("utm_content", content),
+    )
     for key, value in tags:
         query.setdefault(key, value)
     return urlunsplit(parts._replace(query=urlencode(query)))
@@ -210,6 +217,9 @@ def _tag_link(url: str, tags: tuple[tuple[str, str], ...]) -> str:
 
 def _hashtags(tags: Sequence[str] | str) -> str:
     """`["SafeMigration", "#GCM"]` -> `"#SafeMigration #GCM"` (spaces inside a tag are dropped)."""
-    if isinstance(tags, str):
-        tags = [tags]
+    return _joined_hashtags((tags,) if isinstance(tags, str) else tuple(tags))
+
+
+@lru_cache(maxsize=1024)
+def _joined_hashtags(tags: tuple[str, ...]) -> str:
     return " ".join("#" + "".join(str(tag).lstrip("#").split()) for tag in tags if tag)

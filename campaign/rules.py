@@ -120,6 +120,32 @@ def measure(text: str, platform: str, *, max_length: int | None = None) -> Measu
     return rule(text, max_length)
 
 
+# Every count here is a sum over the pieces of a text cut before each space, each piece counted
+# with the space that leads it, so it sees what precedes it as the whole text would: no URL,
+# mention, emoji sequence, NFC composition or grapheme cluster runs from one piece into the next,
+# except a cluster after a prepended mark (then the whole text is counted at once). Counting
+# piece by piece lets the words a campaign repeats in every post (links, hashtags, whole
+# sentences) be counted once.
+_JOINS_WHAT_FOLLOWS = regex.compile(r"\p{GCB=Prepend}$")
+
+
+def _piece_by_piece(count: Callable[[str], int]) -> Callable[[str], int]:
+    """`count`, computed as the sum of its (cached) counts of each piece of the text."""
+
+    @lru_cache(maxsize=65_536)
+    def piece(part: str) -> tuple[int, bool]:
+        return count(part), _JOINS_WHAT_FOLLOWS.search(part) is not None
+
+    def total(text: str) -> int:
+        first, *rest = text.split(" ")
+        counted = [piece(first), *(piece(" " + part) for part in rest)]
+        if any(joins for _, joins in counted[:-1]):
+            return count(text)
+        return sum(length for length, _ in counted)
+
+    return total
+
+
 def _graphemes(text: str) -> int:
     """Extended grapheme clusters: what a reader sees as one character (a flag, a family)."""
     if text.isascii():
@@ -164,8 +190,17 @@ def _within(length: int, unit: str, platform: str, limit: int | None) -> Measure
     return Measure(length, limit, unit, violations)
 
 
+def _mastodon_length(text: str) -> int:
+    return _graphemes(_mastodon_countable(text))
+
+
+_x_length = _piece_by_piece(twitter_text.weighted_length)
+_mastodon_length_by_piece = _piece_by_piece(_mastodon_length)
+_graphemes_by_piece = _piece_by_piece(_graphemes)
+
+
 def _x(text: str, max_length: int | None) -> Measure:
-    result = _within(twitter_text.weighted_length(text), "weighted characters", "x", _X_LIMIT)
+    result = _within(_x_length(text), "weighted characters", "x", _X_LIMIT)
     invalid = sorted({f"U+{ord(char):04X}" for char in _X_INVALID.findall(text)})
     if not invalid:
         return result
@@ -175,11 +210,11 @@ def _x(text: str, max_length: int | None) -> Measure:
 
 def _mastodon(text: str, max_length: int | None) -> Measure:
     limit = max_length or _MASTODON_LIMIT
-    return _within(_graphemes(_mastodon_countable(text)), "graphemes", "mastodon", limit)
+    return _within(_mastodon_length_by_piece(text), "graphemes", "mastodon", limit)
 
 
 def _bluesky(text: str, max_length: int | None) -> Measure:
-    result = _within(_graphemes(text), "graphemes", "bluesky", _BLUESKY_GRAPHEMES)
+    result = _within(_graphemes_by_piece(text), "graphemes", "bluesky", _BLUESKY_GRAPHEMES)
     size = len(text.encode())
     if size <= _BLUESKY_BYTES:
         return result

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from campaign import rules, twitter_text
 from campaign.rules import Measure, measure
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -363,3 +365,48 @@ def test_max_length_is_refused_where_the_platform_fixes_the_limit(platform: str)
 def test_max_length_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="max_length must be at least 1, got 0"):
         measure("hello", "webhook", max_length=0)
+
+
+# Counting piece by piece (cut before each space, pieces cached) must equal counting the whole
+# text, for every platform that counts that way; these pieces aim at the edges: marks that join
+# what precedes or follows, emoji sequences, line breaks, links with accents before them (which
+# twitter-text reads differently at the start of a text), mentions.
+PIECES = [
+    " ",
+    "  ",
+    "\n",
+    "\r\n",
+    "\r",
+    "\t",
+    "a",
+    "Кыргыз",
+    "é",
+    "e\u0301",
+    "\u0301",
+    "\u200d",
+    "\u093f",
+    "\u0600",
+    "👍🏽",
+    "👨‍👩‍👧",
+    "🇰🇬",
+    "1\ufe0f\u20e3",
+    "你好",
+    "https://iom.int/ru",
+    "iom.int",
+    "kyrgyzstan.iom.int/ky?x=1",
+    "@user@mastodon.social",
+    "#GCM",
+    "(",
+    ")",
+    ".",
+]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_counting_piece_by_piece_equals_counting_the_whole_text(seed: int) -> None:
+    chooser = random.Random(seed)
+    for _ in range(200):
+        text = "".join(chooser.choice(PIECES) for _ in range(chooser.randint(0, 30)))
+        assert rules._x_length(text) == twitter_text.weighted_length(text), repr(text)
+        assert rules._mastodon_length_by_piece(text) == rules._mastodon_length(text), repr(text)
+        assert rules._graphemes_by_piece(text) == rules._graphemes(text), repr(text)
