@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 from campaign.definition import Channel
 from campaign.errors import ConfigurationError
 from campaign.post import utc_iso
-from workers.platforms.base import DEFAULT_TIMEOUTS, HttpClient, Outgoing, Published, Timeouts
+from workers.platforms.base import DEFAULT_TIMEOUTS, Outgoing, Published, Timeouts
+from workers.platforms.http import HttpClient
 
 log = logging.getLogger(__name__)
 
