@@ -36,7 +36,8 @@ PLATFORMS: tuple[Platform, ...] = (
     "webhook",
     "outbox",
 )
-# Platforms whose server decides the limit per instance or per receiver, so a channel may set it.
+# Platforms whose server decides the limit per instance or per receiver, so a channel may set
+# max_length (campaign.rules counts with it).
 PLATFORMS_WITH_CONFIGURABLE_LIMIT: frozenset[str] = frozenset({"mastodon", "webhook", "outbox"})
 
 DEFAULT_API_URLS: dict[str, str] = {

@@ -17,6 +17,7 @@ from functools import lru_cache
 import regex
 
 from campaign import twitter_text
+from campaign.definition import PLATFORMS_WITH_CONFIGURABLE_LIMIT
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,6 @@ class Measure:
     violations: tuple[str, ...]
 
 
-# Channels of these platforms may set max_length: the instance or the receiver decides the limit.
-_CONFIGURABLE = frozenset({"mastodon", "webhook", "outbox"})
 _NAMES = {
     "mastodon": "Mastodon",
     "bluesky": "Bluesky",
@@ -113,7 +112,7 @@ def measure(text: str, platform: str, *, max_length: int | None = None) -> Measu
     if rule is None:
         raise ValueError(f"unknown platform {platform!r} (known: {', '.join(_RULES)})")
     if max_length is not None:
-        if platform not in _CONFIGURABLE:
+        if platform not in PLATFORMS_WITH_CONFIGURABLE_LIMIT:
             raise ValueError(f"max_length cannot be set for {platform}: its limit is fixed")
         if max_length < 1:
             raise ValueError(f"max_length must be at least 1, got {max_length}")
