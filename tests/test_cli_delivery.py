@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -16,8 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from campaign.cli import delivery
-from campaign.errors import CampaignError
+from campaign.cli import main
 from campaign.plan import load_plan
 from tests.fixtures.redis import RedisServer
 from workers.store import State, Store
@@ -29,15 +27,7 @@ COMMANDS = ("plan", "apply", "status", "pause", "resume", "cancel", "scheduler")
 
 def cli(argv: Sequence[str]) -> int:
     """The delivery commands as the `campaign` entry point runs them."""
-    parser = argparse.ArgumentParser(prog="campaign")
-    delivery.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        status: int = args.handler(args)
-    except CampaignError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return status
+    return main(list(argv))
 
 
 def write_campaign(directory: Path, times: Sequence[str], ky: str = "Салам {{ n }}") -> Path:
@@ -110,6 +100,19 @@ def test_plan_shows_the_posts_to_add_and_changes_nothing(
     out = capsys.readouterr().out
     assert "2 to add, 0 to change, 0 to cancel" in out
     assert out.count("  + 2030-06-01T10:00:00Z  social  ") == 2
+    assert env.campaigns() == []
+
+
+def test_apply_refuses_posts_for_a_platform_it_cannot_publish_to_yet(
+    env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a campaign whose channel is on a platform without a client in this version
+    path = write_campaign(tmp_path, ["2030-06-01 10:00"])
+    path.write_text(path.read_text().replace("platform: mastodon", "platform: telegram"))
+
+    # When it is applied, Then nothing is stored and the error says what can be published
+    assert cli(["apply", str(path)]) == 1
+    assert "cannot publish to yet: social (telegram)" in capsys.readouterr().err
     assert env.campaigns() == []
 
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from campaign.definition import Campaign
-from campaign.errors import StoreError
+from campaign.errors import ConfigurationError, StoreError
 from campaign.post import Post
+from workers.platforms.base import available_platforms
 from workers.store import State, Store
 
 Progress = Callable[[int, int], None]
@@ -89,8 +90,14 @@ def _snapshot(store: Store, campaign: str, progress: Progress | None) -> dict[st
 def compute(
     store: Store, campaign: Campaign, posts: Sequence[Post], progress: Progress | None = None
 ) -> PlanDiff:
-    """What `apply` would do, without doing it."""
+    """What `apply` would do, without doing it.
+
+    Raises:
+        ConfigurationError: a post goes to a platform this version cannot publish to.
+        StoreError: the campaign was cancelled, or Redis failed.
+    """
     slug = campaign.campaign
+    _check_publishable(campaign, posts)
     stored = _snapshot(store, slug, progress)
     info = store.campaign_info(slug)
     diff = PlanDiff(slug)
@@ -145,6 +152,18 @@ def compute(
                 Change(post_id, old.channel, old.locale, at, "keep", "sending: removed")
             )
     return diff
+
+
+def _check_publishable(campaign: Campaign, posts: Sequence[Post]) -> None:
+    """Refuse a plan with posts no worker could publish: they would all fail at their time."""
+    available = set(available_platforms())
+    missing = sorted({f"{p.channel} ({p.platform})" for p in posts if p.platform not in available})
+    if missing:
+        raise ConfigurationError(
+            f"campaign {campaign.campaign!r} has posts for channels this version cannot publish "
+            f"to yet: {', '.join(missing)}. Publishing supports {', '.join(sorted(available))}; "
+            "preview and validate support every platform"
+        )
 
 
 def _differences(old: _Stored, post: Post) -> list[str]:
