@@ -54,6 +54,7 @@ class Renderer:
         self._fallback_locale = fallback_locale
         self._listing: dict[str, frozenset[str]] = {}
         self._resolved: dict[tuple[str, str, str, str], Resolved] = {}
+        # Jinja's own cache checks the loader on every lookup; a preview looks up per post.
         self._templates: dict[str, jinja2.Template] = {}
         self._environment = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader(root),

@@ -192,10 +192,11 @@ def format_diff(changes: diff.PlanDiff, *, applied: bool) -> str:
 
 def run_status(args: argparse.Namespace) -> int:
     store = _store(load_settings())
-    names = [args.campaign] if args.campaign else store.campaigns()
-    if args.campaign and args.campaign not in store.campaigns():
+    stored = store.campaigns()
+    if args.campaign and args.campaign not in stored:
         print(f"error: no campaign {args.campaign!r} is stored", file=sys.stderr)
         return 1
+    names = [args.campaign] if args.campaign else stored
     statuses = [campaign_status(store, name) for name in names]
     if args.format == "json":
         print(json.dumps([s.to_json() for s in statuses], ensure_ascii=False, indent=2))
