@@ -5,7 +5,8 @@
     ├── TemplateError            one template failed to compile or render
     ├── RuleViolation            one post breaks its platform's rules (length)
     ├── ConfigurationError       settings or the environment cannot work (missing credentials, ...)
-    ├── StoreError               the Redis store is unreachable or unsafe
+    ├── StoreError               the store is unreachable, unsafe or failed
+    │   ├── StoreTimeout         no answer in time: the step may or may not have been done
     │   └── UnsafeStoreError     Redis could evict or lose the ledger
     └── PublishError             a platform did not accept a post
         ├── TransientPublishError    worth retrying later
@@ -78,7 +79,11 @@ class ConfigurationError(CampaignError):
 
 
 class StoreError(CampaignError):
-    """Raised when the Redis store cannot be reached or answers unexpectedly."""
+    """Raised when the store cannot be opened or reached, or answers unexpectedly."""
+
+
+class StoreTimeout(StoreError):
+    """Raised when the store did not answer in time: the step may or may not have been done."""
 
 
 class UnsafeStoreError(StoreError):

@@ -3,5 +3,6 @@
 pytest_plugins: list[str] = [
     "tests.fixtures.platforms",
     "tests.fixtures.redis",
+    "tests.fixtures.stores",
     "tests.fixtures.celery",
 ]

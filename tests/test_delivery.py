@@ -23,7 +23,7 @@ from tests.fixtures.plans import make_campaign, posts_at
 from tests.fixtures.redis import RedisServer
 from workers import diff
 from workers.settings import Settings
-from workers.store import State, Store
+from workers.store import Scope, State, Store
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +80,7 @@ def test_pause_stops_posting_within_one_tick_and_resume_sends_the_rest(
     eventually(lambda: len(mastodon_server.statuses) == 1, 10, "the first post sent")
 
     # When it is paused
-    delivery_store.pause("spring")
+    delivery_store.pause("spring", Scope(), time.time())
     paused_at = time.time()
     time.sleep(max(0.0, posts[-1].scheduled_at.timestamp() - time.time()) + 1.5)
 
@@ -91,7 +91,7 @@ def test_pause_stops_posting_within_one_tick_and_resume_sends_the_rest(
     assert [p.state for p in delivery_store.posts("spring")][1:] == [State.SCHEDULED] * 2
 
     # And after resuming, the rest goes out once each
-    delivery_store.resume("spring")
+    delivery_store.resume("spring", Scope(), time.time())
     eventually(all_in(delivery_store, posts, State.SENT), 10, "the rest sent after resume")
     assert sorted(s.idempotency_key for s in mastodon_server.statuses) == sorted(
         p.id for p in posts

@@ -47,10 +47,6 @@ class Scripted(PlatformClient):
         return outcome
 
 
-class NotIdempotent(Scripted):
-    idempotent: ClassVar[bool] = False
-
-
 def publisher(
     store: Store, client: type[Scripted] = Scripted, env: dict[str, str] | None = None
 ) -> Publisher:
@@ -67,15 +63,20 @@ def publisher(
     )
 
 
-@pytest.fixture
-def queued(store: Store) -> str:
-    campaign = make_campaign()
+def queue(store: Store, platform: str = "mastodon") -> str:
+    """Given one post of a campaign on `platform`, handed out at its time."""
+    campaign = make_campaign(platform=platform)
     post = make_post(campaign, NOW, locale="ru")
     diff.apply(store, campaign, [post])
-    store.due(NOW.timestamp(), batch=10, requeue_after=60, hold=1)
+    store.hand_out_due(NOW.timestamp(), batch=10, requeue_after=60, hold=1)
     Scripted.script.clear()
     Scripted.sent.clear()
     return post.id
+
+
+@pytest.fixture
+def queued(store: Store) -> str:
+    return queue(store)
 
 
 def test_a_published_post_is_sent_with_its_exact_text_and_locale(store: Store, queued: str) -> None:
@@ -120,10 +121,10 @@ def test_a_transient_error_is_retried_with_backoff_then_fails(store: Store, queu
     delays = []
     for _ in range(3):
         assert publisher(store).publish(queued) in ("retry", "failed")
-        due = store.next_due()
+        due = store.next_wakeup()
         if due is not None:
             delays.append(due - NOW.timestamp())
-            store.due(due, batch=10, requeue_after=60, hold=1)
+            store.hand_out_due(due, batch=10, requeue_after=60, hold=1)
 
     assert 5 <= delays[0] <= 10  # base 10 s, half of it fixed, half jitter
     assert 10 <= delays[1] <= 20
@@ -141,7 +142,7 @@ def test_a_rate_limit_waits_for_the_named_reset_without_using_an_attempt(
 
     assert publisher(store).publish(queued) == "rate-limited"
 
-    assert reset.timestamp() <= (store.next_due() or 0) <= reset.timestamp() + 0.5
+    assert reset.timestamp() <= (store.next_wakeup() or 0) <= reset.timestamp() + 0.5
     assert store.post(queued).attempts == 0  # type: ignore[union-attr]
 
 
@@ -152,13 +153,12 @@ def test_an_unknown_outcome_is_retried_by_an_idempotent_client(store: Store, que
     assert store.post(queued).state is State.SCHEDULED  # type: ignore[union-attr]
 
 
-def test_an_unknown_outcome_is_left_for_a_person_when_resending_is_unsafe(
-    store: Store, queued: str
-) -> None:
+def test_an_unknown_outcome_is_left_for_a_person_when_resending_is_unsafe(store: Store) -> None:
+    webhook_post = queue(store, platform="webhook")
     Scripted.script.append(OutcomeUnknown("connection dropped after sending"))
 
-    assert publisher(store, NotIdempotent).publish(queued) == "unknown"
-    assert store.post(queued).state is State.UNKNOWN  # type: ignore[union-attr]
+    assert publisher(store).publish(webhook_post) == "unknown"
+    assert store.post(webhook_post).state is State.UNKNOWN  # type: ignore[union-attr]
 
 
 def test_missing_credentials_fail_the_post_and_name_the_variable(store: Store, queued: str) -> None:
@@ -173,10 +173,10 @@ def test_an_empty_rate_bucket_defers_the_post(store: Store) -> None:
     campaign = make_campaign(rate_limit={"requests": 1, "per_seconds": 60})
     first, second = make_post(campaign, NOW), make_post(campaign, NOW, locale="en")
     diff.apply(store, campaign, [first, second])
-    store.due(NOW.timestamp(), batch=10, requeue_after=60, hold=1)
+    store.hand_out_due(NOW.timestamp(), batch=10, requeue_after=60, hold=1)
     Scripted.script[:] = [Published("1", None)]
 
     assert publisher(store).publish(first.id) == "sent"
-    assert publisher(store).publish(second.id) == "deferred"
+    assert publisher(store).publish(second.id) == "throttled"
 
-    assert (store.next_due() or 0) - NOW.timestamp() == pytest.approx(60, abs=7)
+    assert (store.next_wakeup() or 0) - NOW.timestamp() == pytest.approx(60, abs=7)

@@ -1,4 +1,4 @@
-"""The scheduler loop against a real Redis, with a recording queue and a controlled clock."""
+"""The scheduler loop against each store, with a recording queue and a controlled clock."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.fixtures.plans import make_campaign, make_post, posts_at
-from tests.fixtures.redis import RedisServer
 from workers import diff
 from workers.scheduler import Scheduler
 from workers.settings import Settings
 from workers.store import State, Store
+from workers.store.redis import RedisStore
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 SETTINGS = Settings(_env_file=None, scheduler_tick=1.0, scheduler_batch=3, requeue_after=30)
@@ -103,7 +103,7 @@ def test_a_post_sending_past_its_lease_is_handed_out_again(store: Store) -> None
     diff.apply(store, campaign, [post])
     queue = Queue()
     scheduler(store, queue, NOW).run_once()
-    store.claim(post.id, NOW.timestamp(), lease=60, idempotent=True, window=3600)
+    store.claim(post.id, NOW.timestamp(), owner="w1", lease=60, resend={})
 
     scheduler(store, queue, NOW + timedelta(seconds=59)).run_once()
     scheduler(store, queue, NOW + timedelta(seconds=61)).run_once()
@@ -111,18 +111,9 @@ def test_a_post_sending_past_its_lease_is_handed_out_again(store: Store) -> None
     assert queue.sent == [post.id, post.id]
 
 
-def test_apply_wakes_a_sleeping_scheduler(store: Store) -> None:
-    waker = threading.Timer(0.2, store.wake)
-    waker.start()
-    started = time.monotonic()
-
-    store.wait(5.0)
-
-    assert time.monotonic() - started < 2.0
-
-
 def test_the_loop_outlives_a_redis_that_is_down() -> None:
-    dead = Store(redis.Redis(port=1, socket_connect_timeout=0.1, retry=Retry(NoBackoff(), 0)), "x:")
+    client = redis.Redis(port=1, socket_connect_timeout=0.1, retry=Retry(NoBackoff(), 0))
+    dead = RedisStore(client, "x:")
     stop = threading.Event()
     loop = Scheduler(dead, Queue(), Settings(_env_file=None, scheduler_tick=0.05))
     thread = threading.Thread(target=loop.run, args=(stop,))
@@ -132,8 +123,3 @@ def test_the_loop_outlives_a_redis_that_is_down() -> None:
     thread.join(timeout=5)
 
     assert not thread.is_alive()
-
-
-@pytest.fixture(autouse=True)
-def _redis(redis_server: RedisServer) -> None:
-    """Every test here runs against the session's redis-server."""

@@ -13,7 +13,7 @@ from campaign.errors import StoreError
 from workers.app import create_app
 from workers.logging import configure
 from workers.settings import load_settings
-from workers.store import Store
+from workers.store import open_store
 
 settings = load_settings()
 app = create_app(settings)
@@ -28,7 +28,7 @@ def _logging(**_: Any) -> None:
 def _refuse_an_unsafe_store(**_: Any) -> None:
     """Stop the worker at start-up when Redis could evict the ledger or cannot be reached."""
     try:
-        Store.connect(str(settings.redis_url), settings.key_prefix).redis.close()
+        open_store(settings).close()
     except StoreError as exc:
         # Celery logs and ignores exceptions from signal handlers; SystemExit gets through.
         raise SystemExit(f"error: the worker refuses to start: {exc}") from exc

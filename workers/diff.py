@@ -1,9 +1,10 @@
 """The difference between a campaign's plan and what the store holds, and applying it.
 
-Posts are matched by their deterministic id. A stored post that is already in flight or final
-(sent, failed, unknown, missed) is never touched; only `scheduled` posts change and only
-`scheduled` or `queued` posts are cancelled. Applying is one Lua script, all or nothing; if the
-store moved between reading and writing, the diff is computed again.
+Posts are matched by their deterministic id. Only posts nobody has touched (`scheduled`) change;
+only posts not yet claimed (`scheduled`, `queued`) are cancelled; a post in flight or done is
+never touched (workers.transitions says which). A post cancelled earlier comes back when the
+file still has it and its time is still ahead. Applying is one store step, all or nothing; if
+the store moved between reading and writing, the difference is computed again.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from campaign.definition import Campaign
-from campaign.errors import ConfigurationError, StoreError
+from campaign.errors import ConfigurationError, StoreError, StoreTimeout
 from campaign.post import Post
+from workers import transitions
+from workers.logging import state_change
 from workers.platforms.base import available_platforms
-from workers.store import State, Store
+from workers.ratelimit import route_for
+from workers.store import NewPost, PlanChange, State, Store, StoredPost
 
 Progress = Callable[[int, int], None]
-_CHUNK = 500
+_CHUNK = 1000
 _ATTEMPTS = 3
 REMOVED = "removed from the campaign file"
 
@@ -52,106 +56,134 @@ class PlanDiff:
         return not (self.add or self.change or self.cancel or self.settings_changed)
 
 
-@dataclass(frozen=True)
-class _Stored:
-    state: State
-    channel: str
-    locale: str
-    at: float
-    text: str | None
-
-
-def _meta(campaign: Campaign) -> dict[str, str]:
-    return {"title": campaign.title, "late": str(int(campaign.max_lateness.total_seconds()))}
-
-
-def _channels(campaign: Campaign) -> dict[str, str]:
-    return {name: ch.model_dump_json(exclude_none=True) for name, ch in campaign.channels.items()}
-
-
-def _snapshot(store: Store, campaign: str, progress: Progress | None) -> dict[str, _Stored]:
-    ids = store.post_ids(campaign)
-    stored: dict[str, _Stored] = {}
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        pipe = store.redis.pipeline(transaction=False)
-        for post_id in chunk:
-            pipe.hmget(store.key("post", post_id), ["st", "ch", "loc", "at"])
-        rows = pipe.execute()
-        texts = store.texts(chunk)
-        for post_id, (st, ch, loc, at) in zip(chunk, rows, strict=True):
-            if st is not None:
-                stored[post_id] = _Stored(State(st), ch, loc, float(at), texts.get(post_id))
-        if progress:
-            progress(min(start + _CHUNK, len(ids)), len(ids))
-    return stored
-
-
 def compute(
-    store: Store, campaign: Campaign, posts: Sequence[Post], progress: Progress | None = None
+    store: Store,
+    campaign: Campaign,
+    posts: Sequence[Post],
+    *,
+    now: float | None = None,
+    progress: Progress | None = None,
 ) -> PlanDiff:
     """What `apply` would do, without doing it.
 
     Raises:
         ConfigurationError: a post goes to a platform this version cannot publish to.
-        StoreError: the campaign was cancelled, or Redis failed.
+        StoreError: the store failed.
     """
+    now = time.time() if now is None else now
     slug = campaign.campaign
     _check_publishable(campaign, posts)
-    stored = _snapshot(store, slug, progress)
-    info = store.campaign_info(slug)
-    diff = PlanDiff(slug)
-    if "cancelled" in info:
-        raise StoreError(
-            f"campaign {slug!r} was cancelled ({info['cancelled'] or 'no message'}); it cannot be "
-            "applied again: give the campaign a new name to start over"
-        )
-    if not info:
-        diff.settings_changed = [] if posts else ["new campaign"]
-    else:
-        for key, value in _meta(campaign).items():
-            if info.get(key) != value:
-                diff.settings_changed.append(f"{key}: {info.get(key, '-')} -> {value}")
-        if store.channels(slug) != dict(campaign.channels):
-            diff.settings_changed.append("channels")
+    stored = {post.id: post for post in store.posts(slug)}
+    texts = _texts(store, list(stored), progress)
+    diff = PlanDiff(slug, settings_changed=_settings_changed(store, campaign, bool(posts)))
 
     planned = {post.id: post for post in posts}
     for post in posts:
         old = stored.get(post.id)
-        row = Change(post.id, post.channel, post.locale, post.scheduled_at, "add")
         if old is None or old.state is State.CANCELLED:
-            diff.add.append(row)
+            if old is not None and post.scheduled_at.timestamp() <= now:
+                diff.kept.append(_line(post, "keep", "cancelled: its time has passed"))
+            else:
+                diff.add.append(_line(post, "add"))
             continue
-        differences = _differences(old, post)
+        differences = _differences(old, texts.get(post.id), post)
         if not differences:
             continue
         detail = ", ".join(differences)
-        if old.state is State.SCHEDULED:
-            diff.change.append(
-                Change(post.id, post.channel, post.locale, post.scheduled_at, "change", detail)
-            )
+        if transitions.can_change(old.state):
+            diff.change.append(_line(post, "change", detail))
         else:
-            diff.kept.append(
-                Change(
-                    post.id,
-                    post.channel,
-                    post.locale,
-                    post.scheduled_at,
-                    "keep",
-                    f"{old.state}: {detail}",
-                )
-            )
-    for post_id, old in sorted(stored.items(), key=lambda item: (item[1].at, item[0])):
-        if post_id in planned:
+            diff.kept.append(_line(post, "keep", f"{old.state}: {detail}"))
+    for old in sorted(stored.values(), key=lambda p: (p.scheduled_at, p.id)):
+        if old.id in planned:
             continue
-        at = datetime.fromtimestamp(old.at, UTC)
-        if old.state in (State.SCHEDULED, State.QUEUED):
-            diff.cancel.append(Change(post_id, old.channel, old.locale, at, "cancel", REMOVED))
+        if transitions.can_cancel(old.state):
+            diff.cancel.append(
+                Change(old.id, old.channel, old.locale, old.scheduled_at, "cancel", REMOVED)
+            )
         elif old.state is State.SENDING:
             diff.kept.append(
-                Change(post_id, old.channel, old.locale, at, "keep", "sending: removed")
+                Change(
+                    old.id, old.channel, old.locale, old.scheduled_at, "keep", "sending: removed"
+                )
             )
     return diff
+
+
+def apply(
+    store: Store, campaign: Campaign, posts: Sequence[Post], progress: Progress | None = None
+) -> PlanDiff:
+    """Make the store match the plan, all or nothing; applying the same plan again is a no-op.
+
+    Raises:
+        StoreError: the store kept changing under us, or failed.
+    """
+    by_id = {post.id: post for post in posts}
+    conflict = None
+    for _ in range(_ATTEMPTS):
+        now = time.time()
+        diff = compute(store, campaign, posts, now=now, progress=progress)
+        if diff.empty:
+            return diff
+        change = PlanChange(
+            campaign=campaign.campaign,
+            title=campaign.title,
+            max_lateness=campaign.max_lateness.total_seconds(),
+            channels={name: route_for(channel) for name, channel in campaign.channels.items()},
+            add=[_new(by_id[c.post_id]) for c in diff.add],
+            change=[_new(by_id[c.post_id]) for c in diff.change],
+            cancel=[c.post_id for c in diff.cancel],
+            reason=REMOVED,
+        )
+        try:
+            conflict = store.apply(change, now)
+        except StoreTimeout:
+            # The store may have applied it: if so, the difference is empty now.
+            if compute(store, campaign, posts, now=now).empty:
+                _log(diff)
+                return diff
+            raise
+        if conflict is None:
+            _log(diff)
+            return diff
+    assert conflict is not None
+    raise StoreError(
+        f"campaign {campaign.campaign!r} kept changing while applying (post "
+        f"{conflict.post_id} is {conflict.state}); run apply again"
+    )
+
+
+def _log(diff: PlanDiff) -> None:
+    for line in diff.add + diff.change:
+        state_change(line.post_id, line.channel, State.SCHEDULED)
+    for line in diff.cancel:
+        state_change(line.post_id, line.channel, State.CANCELLED, reason=REMOVED)
+
+
+def _settings_changed(store: Store, campaign: Campaign, has_posts: bool) -> list[str]:
+    record = store.campaign(campaign.campaign)
+    if record is None:
+        return ["new campaign"] if has_posts else []
+    changed = []
+    lateness = campaign.max_lateness.total_seconds()
+    if record.title != campaign.title:
+        changed.append(f"title: {record.title} -> {campaign.title}")
+    if record.max_lateness != lateness:
+        changed.append(f"max_lateness: {record.max_lateness:g} s -> {lateness:g} s")
+    if store.channels(campaign.campaign) != dict(campaign.channels):
+        changed.append("channels")
+    if record.cancelled is not None:
+        changed.append(f"cancelled ({record.cancelled}) -> applied again")
+    return changed
+
+
+def _texts(store: Store, ids: list[str], progress: Progress | None) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for start in range(0, len(ids), _CHUNK):
+        texts.update(store.texts(ids[start : start + _CHUNK]))
+        if progress:
+            progress(min(start + _CHUNK, len(ids)), len(ids))
+    return texts
 
 
 def _check_publishable(campaign: Campaign, posts: Sequence[Post]) -> None:
@@ -166,11 +198,11 @@ def _check_publishable(campaign: Campaign, posts: Sequence[Post]) -> None:
         )
 
 
-def _differences(old: _Stored, post: Post) -> list[str]:
+def _differences(old: StoredPost, text: str | None, post: Post) -> list[str]:
     found = []
-    if old.text != post.text:
+    if text != post.text:
         found.append("text")
-    if abs(old.at - post.scheduled_at.timestamp()) >= 0.001:  # stored to the millisecond
+    if abs(old.scheduled_at.timestamp() - post.scheduled_at.timestamp()) >= 0.001:
         found.append("time")
     if old.channel != post.channel:
         found.append("channel")
@@ -179,36 +211,17 @@ def _differences(old: _Stored, post: Post) -> list[str]:
     return found
 
 
-def apply(
-    store: Store, campaign: Campaign, posts: Sequence[Post], progress: Progress | None = None
-) -> PlanDiff:
-    """Make the store match the plan, all or nothing; applying the same plan again is a no-op.
+def _line(post: Post, what: str, detail: str = "") -> Change:
+    return Change(post.id, post.channel, post.locale, post.scheduled_at, what, detail)
 
-    Raises:
-        StoreError: the store kept changing under us, or the campaign was cancelled.
-    """
-    by_id = {post.id: post for post in posts}
-    for _ in range(_ATTEMPTS):
-        diff = compute(store, campaign, posts, progress)
-        if diff.empty:
-            return diff
-        payload = {
-            "campaign": campaign.campaign,
-            "meta": _meta(campaign),
-            "channels": _channels(campaign),
-            "add": [_row(by_id[c.post_id]) for c in diff.add],
-            "change": [_row(by_id[c.post_id]) for c in diff.change],
-            "cancel": [[c.post_id, c.channel] for c in diff.cancel],
-            "message": REMOVED,
-        }
-        result = store.apply(payload, time.time())
-        if result[0] == "ok":
-            return diff
-    raise StoreError(
-        f"campaign {campaign.campaign!r} kept changing while applying (post {result[1]} is "
-        f"{result[2]}); run apply again"
+
+def _new(post: Post) -> NewPost:
+    return NewPost(
+        id=post.id,
+        message=post.message,
+        audience=post.audience,
+        channel=post.channel,
+        locale=post.locale,
+        scheduled_at=post.scheduled_at.timestamp(),
+        text=post.text,
     )
-
-
-def _row(post: Post) -> list[object]:
-    return [post.id, post.channel, post.locale, post.scheduled_at.timestamp(), post.text]

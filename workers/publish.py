@@ -1,15 +1,19 @@
 """Publishing one post: claim it, call its platform, record what happened.
 
-The ledger's conditional claim is the gate, never the broker: a task that is delivered twice, or
-runs after its lease ran out, finds the post claimed or done and does nothing.
+The store's conditional claim is the gate, never the broker: a task that is delivered twice,
+or runs after its lease ran out, finds the post claimed or done and does nothing.
 
     transient error (refused, 5xx before sending)  -> scheduled again, exponential backoff + jitter
-    rate limited (429)                              -> scheduled at the platform's reset, no attempt
-                                                       counted; the shared bucket empty -> the same
+    rate limited (429)                              -> scheduled at the platform's reset; the
+                                                       attempt does not count
     permanent error (401, 403, 422)                 -> failed, with the platform's reason
-    outcome unknown (timeout, dropped after send)   -> idempotent client: retried with the same key
-                                                       inside its window; else unknown
-    max_attempts reached                            -> failed
+    outcome unknown (timeout, dropped after send)   -> scheduled again when the platform lets
+                                                       us resend safely (the claim checks),
+                                                       else unknown
+    max_attempts reached                            -> failed (unknown if any try may be out)
+
+Whether a post whose earlier attempt may be out ends `unknown` rather than `failed` is decided
+by workers.transitions, for every path.
 """
 
 from __future__ import annotations
@@ -17,10 +21,16 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
 
 from dotenv import dotenv_values
 
@@ -32,21 +42,49 @@ from campaign.errors import (
     RateLimited,
     TransientPublishError,
 )
-from workers import ratelimit
-from workers.logging import redact
+from workers.logging import redact, scrub, state_change
 from workers.middleware import Middleware
-from workers.platforms.base import Outgoing, PlatformClient, Timeouts, client_for
+from workers.platforms.base import Outgoing, PlatformClient, Timeouts, client_for, resend_policy
 from workers.settings import Settings
-from workers.store import Claim, Store
+from workers.store import (
+    Claim,
+    Defer,
+    Failed,
+    Outcome,
+    ResendPolicy,
+    Retry,
+    Sent,
+    State,
+    Store,
+    Unknown,
+    Verdict,
+)
 
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[Channel, str | None, Timeouts], PlatformClient]
+ENV_FILE = ".env"
 
 
-def environment() -> Mapping[str, str]:
-    """The process environment over `.env` in the working directory, read at publish time."""
-    return {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
+class Environment:
+    """The process environment over `.env`, read again only when `.env` changes."""
+
+    def __init__(self, path: str = ENV_FILE) -> None:
+        self._path = Path(path)
+        self._stamp: tuple[int, int] | None = None
+        self._values: dict[str, str] = dict(os.environ)
+
+    def __call__(self) -> Mapping[str, str]:
+        try:
+            status = self._path.stat()
+            stamp: tuple[int, int] | None = (status.st_mtime_ns, status.st_size)
+        except OSError:
+            stamp = None
+        if stamp != self._stamp:
+            self._stamp = stamp
+            found = dotenv_values(self._path) if stamp else {}
+            self._values = {**{k: v for k, v in found.items() if v is not None}, **os.environ}
+        return self._values
 
 
 def _default_factory(channel: Channel, secret: str | None, timeouts: Timeouts) -> PlatformClient:
@@ -60,50 +98,73 @@ class Publisher:
     settings: Settings
     store: Store
     middleware: Sequence[Middleware] = ()
-    environ: Callable[[], Mapping[str, str]] = environment
+    environ: Callable[[], Mapping[str, str]] = field(default_factory=Environment)
     clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
     client_factory: ClientFactory = _default_factory
+    # (campaign, channel) -> (the channel's settings, its secret, its client), reused by posts
+    _clients: dict[tuple[str, str], tuple[Channel, str | None, PlatformClient]] = field(
+        default_factory=dict, repr=False
+    )
 
-    def publish(self, post_id: str) -> str:
-        """Publish `post_id` if this call wins its claim; returns what happened, for the logs."""
-        located = self.store.locate(post_id)
-        if located is None:
-            return "absent"
-        campaign, channel_name = located
-        channel = self.store.channel(campaign, channel_name)
-        settings = self.settings
-        try:
-            client = self.client_factory(channel, self._secret(channel), self._timeouts())
-        except ConfigurationError as exc:
-            claim = self.store.claim(
-                post_id, self.clock(), lease=settings.lease, idempotent=False, window=0
-            )
-            if claim.publish:
-                self.store.record_failed(post_id, claim, self.clock(), str(exc))
-                return "failed"
-            return claim.verdict
-        with client:
+    @cached_property
+    def resend(self) -> ResendPolicy:
+        """How each platform may resend: its clients' windows, ending one lease early, since
+        an attempt claimed inside the window may run for a whole lease."""
+        return resend_policy(margin=self.settings.lease, cap=self.settings.idempotency_window)
+
+    def publish(self, post_id: str, owner: str | None = None) -> str:
+        """Publish `post_id` if this call wins its claim; returns what happened, for the logs.
+
+        `owner` names this one execution (the store recognises a claim it repeats after a
+        timeout); a fresh one is made when not given. Never reuse one across executions: a
+        redelivered task must not inherit a claim whose request may already be out.
+        """
+        with _uninterrupted():
             claim = self.store.claim(
                 post_id,
                 self.clock(),
-                lease=settings.lease,
-                idempotent=client.idempotent,
-                window=settings.idempotency_window,
+                owner=owner or uuid.uuid4().hex,
+                lease=self.settings.lease,
+                resend=self.resend,
             )
-            if not claim.publish:
-                return claim.verdict
-            wait = ratelimit.take(self.store, channel, self.clock())
-            if wait > 0:
-                due = self.clock() + wait + self.rng.uniform(0, min(1.0, wait / 10))
-                self.store.defer(post_id, claim, self.clock(), due, "rate limit bucket empty")
-                return "deferred"
-            return self._send(client, post_id, claim)
+            _log_claim(claim)
+        if not claim.publish:
+            return str(claim.verdict)
+        try:
+            client = self._client(claim.campaign, claim.channel)
+        except ConfigurationError as exc:
+            return self._finish(claim, Failed(str(exc)))
+        return self._send(client, claim)
 
-    def _send(self, client: PlatformClient, post_id: str, claim: Claim) -> str:
+    def close(self) -> None:
+        """Close every cached client."""
+        for _, _, client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def _client(self, campaign: str, channel_name: str) -> PlatformClient:
+        """The channel's client, reused while its settings and its secret stay the same."""
+        route = self.store.route(campaign, channel_name)
+        if route is None:
+            raise ConfigurationError(
+                f"campaign {campaign!r} has no stored channel {channel_name!r}"
+            )
+        channel = route.settings
+        secret = self._secret(channel)
+        cached = self._clients.get((campaign, channel_name))
+        if cached is not None and cached[0] == channel and cached[1] == secret:
+            return cached[2]
+        if cached is not None:
+            cached[2].close()
+        client = self.client_factory(channel, secret, self._timeouts())
+        self._clients[(campaign, channel_name)] = (channel, secret, client)
+        return client
+
+    def _send(self, client: PlatformClient, claim: Claim) -> str:
         assert claim.scheduled_at is not None
         post = Outgoing(
-            post_id=post_id,
+            post_id=claim.post_id,
             campaign=claim.campaign,
             channel_name=claim.channel,
             text=claim.text,
@@ -112,40 +173,49 @@ class Publisher:
         )
         for middleware in self.middleware:
             middleware.before_publish(post)
+        outcome: Outcome
         try:
             published = client.publish(post)
         except RateLimited as exc:
-            due = self._retry_due(claim.attempt, exc.retry_at, rate_limited=True)
-            self.store.defer(post_id, claim, self.clock(), due, str(exc))
-            return "rate-limited"
+            outcome = Defer(str(exc), self._retry_due(claim.tries, exc.retry_at, rate_limited=True))
         except TransientPublishError as exc:
-            return self._retry(post_id, claim, str(exc), exc.retry_at, maybe_sent=False)
+            outcome = self._again(claim, str(exc), exc.retry_at, maybe_sent=False)
         except OutcomeUnknown as exc:
-            if client.idempotent:
-                return self._retry(post_id, claim, str(exc), None, maybe_sent=True)
-            self.store.record_unknown(post_id, claim, self.clock(), str(exc))
-            return "unknown"
+            if self.resend.get(client.channel.platform) is None:
+                outcome = Unknown(str(exc))
+            else:
+                outcome = self._again(claim, str(exc), None, maybe_sent=True)
         except PermanentPublishError as exc:
-            self.store.record_failed(post_id, claim, self.clock(), str(exc))
-            return "failed"
-        for middleware in reversed(self.middleware):
-            middleware.after_publish(post, published)
-        self.store.record_sent(post_id, claim, self.clock(), published.remote_id, published.url)
-        return "sent"
+            outcome = Failed(str(exc))
+        else:
+            for middleware in reversed(self.middleware):
+                middleware.after_publish(post, published)
+            url = scrub(published.url) if published.url else None
+            outcome = Sent(published.remote_id, url)
+        return self._finish(claim, outcome)
 
-    def _retry(
-        self, post_id: str, claim: Claim, error: str, retry_at: datetime | None, *, maybe_sent: bool
-    ) -> str:
-        if claim.attempt >= self.settings.max_attempts:
-            message = f"gave up after {claim.attempt} attempts: {error}"
-            if maybe_sent:
-                self.store.record_unknown(post_id, claim, self.clock(), message)
-                return "unknown"
-            self.store.record_failed(post_id, claim, self.clock(), message)
-            return "failed"
-        due = self._retry_due(claim.attempt, retry_at, rate_limited=False)
-        self.store.reschedule(post_id, claim, self.clock(), error, due, maybe_sent=maybe_sent)
-        return "retry"
+    def _finish(self, claim: Claim, outcome: Outcome) -> str:
+        with _uninterrupted():
+            done = self.store.finish(claim.post_id, claim.attempt, self.clock(), outcome)
+            if done.recorded and not done.repeated and done.state is not None:
+                _log_finish(claim, done.state, outcome, done.reason)
+        if not done.recorded:
+            return "stale"
+        if isinstance(outcome, Defer):
+            return "rate-limited"
+        if isinstance(outcome, Retry):
+            return "retry"
+        return str(done.state)
+
+    def _again(
+        self, claim: Claim, error: str, retry_at: datetime | None, *, maybe_sent: bool
+    ) -> Outcome:
+        """Retry later, or give up after max_attempts (unknown if this try may be out)."""
+        if claim.tries >= self.settings.max_attempts:
+            message = f"gave up after {claim.tries} attempts: {error}"
+            return Unknown(message) if maybe_sent else Failed(message)
+        due = self._retry_due(claim.tries, retry_at, rate_limited=False)
+        return Retry(error, due, maybe_sent=maybe_sent)
 
     def _retry_due(self, attempt: int, retry_at: datetime | None, *, rate_limited: bool) -> float:
         """Exponential backoff with jitter; a time the platform named wins when it is later."""
@@ -161,16 +231,77 @@ class Publisher:
         return max(named, now) if rate_limited else max(named, backoff)
 
     def _secret(self, channel: Channel) -> str | None:
-        if channel.credentials is None:
+        """The channel's secret from the environment, checked before anything is sent.
+
+        Raises:
+            ConfigurationError: it is unset, or could not be sent as it is.
+        """
+        name = channel.credentials
+        if name is None:
             return None
-        secret = self.environ().get(channel.credentials)
+        secret = self.environ().get(name)
         if not secret:
             raise ConfigurationError(
-                f"the environment variable {channel.credentials} (the channel's credentials) "
-                "is not set in the worker's environment or .env"
+                f"the environment variable {name} (the channel's credentials) is not set in the "
+                "worker's environment or .env"
             )
         redact(secret)
+        if secret != secret.strip():
+            raise ConfigurationError(
+                f"{name} starts or ends with whitespace (a trailing newline?): remove it"
+            )
+        if not secret.isprintable() or not secret.isascii():
+            raise ConfigurationError(
+                f"{name} holds characters a token cannot have (non-ASCII or control "
+                "characters): copy the token again"
+            )
         return secret
 
     def _timeouts(self) -> Timeouts:
         return Timeouts(connect=self.settings.connect_timeout, read=self.settings.read_timeout)
+
+
+@contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Hold back Celery's soft time limit (SIGUSR1 in a prefork child) while a ledger step and
+    its log line happen, so a state change is never written without its line."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _log_claim(claim: Claim) -> None:
+    verdict = claim.verdict
+    if claim.publish:
+        state_change(claim.post_id, claim.channel, State.SENDING, attempt=claim.attempt,
+                     verdict=str(verdict))  # fmt: skip
+    elif verdict is Verdict.PAUSED:
+        state_change(claim.post_id, claim.channel, State.SCHEDULED, reason="paused")
+    elif verdict is Verdict.THROTTLED:
+        due = _iso(claim.retry_at or 0)
+        state_change(claim.post_id, claim.channel, State.SCHEDULED, reason="rate limit", due=due)
+    elif verdict is Verdict.UNKNOWN:
+        state_change(claim.post_id, claim.channel, State.UNKNOWN, reason=claim.reason)
+
+
+def _log_finish(claim: Claim, state: State, outcome: Outcome, reason: str | None) -> None:
+    detail: dict[str, object] = {"attempt": claim.attempt}
+    match outcome:
+        case Sent(url=url):
+            detail["url"] = url
+        case Retry(error=error, due=due):
+            detail.update(error=error, due=_iso(due))
+        case Defer(reason=why, due=due):
+            detail.update(reason=why, due=_iso(due))
+        case _:
+            detail["error"] = reason
+    state_change(claim.post_id, claim.channel, state, **detail)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")

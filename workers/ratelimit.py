@@ -1,7 +1,9 @@
-"""Rate limits per channel account: a token bucket in Redis that every worker shares.
+"""Rate limits per channel account: a token bucket in the store that every worker shares.
 
 Platform defaults follow each platform's documented limit for posting; a channel's `rate_limit`
-overrides them. Platforms without a limit (webhook, outbox) are not throttled.
+overrides them. Platforms without a limit (webhook, outbox) are not throttled. The bucket is
+named at apply time (it travels with the channel's route), and the claim takes a token from it
+in the same atomic step that claims the post.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 from campaign.definition import Channel, RateLimit
-from workers.store import Store
+from workers.store import ChannelRoute
 
 # requests per seconds, per account
 DEFAULTS: dict[str, RateLimit] = {
@@ -35,9 +37,9 @@ def account_key(channel: Channel) -> str:
     return f"{channel.platform}:{hashlib.sha256(raw.encode()).hexdigest()[:16]}"
 
 
-def take(store: Store, channel: Channel, now: float) -> float:
-    """Take a token for one publish call: 0.0 when allowed, else seconds to wait."""
+def route_for(channel: Channel) -> ChannelRoute:
+    """The channel with the bucket of its account, as the store keeps it for the claim."""
     limit = limit_for(channel)
     if limit is None:
-        return 0.0
-    return store.take_token(account_key(channel), limit.requests, limit.per_seconds, now)
+        return ChannelRoute(channel)
+    return ChannelRoute(channel, account_key(channel), limit.requests, float(limit.per_seconds))

@@ -1,6 +1,6 @@
 """The scheduler: hands due posts from the store to the Celery queue, at their time.
 
-Each pass moves due posts `scheduled -> queued` in one Lua script and sends one task per post it
+Each pass moves due posts `scheduled -> queued` in one store step and sends one task per post it
 moved; two schedulers never move the same post, so a post is handed out once. Posts are never
 put into Celery early with an ETA: the store holds the schedule. After downtime the first pass
 catches up; posts later than their campaign's max_lateness become `missed`. A hand-off that may
@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable
 
 from campaign.errors import StoreError
+from workers.logging import state_change
 from workers.settings import Settings
-from workers.store import Store
+from workers.store import State, Store
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +48,15 @@ class Scheduler:
         """One pass; returns how long to sleep before the next one."""
         settings = self.settings
         now = self.clock()
-        moved = self.store.due(
+        moved = self.store.hand_out_due(
             now,
             batch=settings.scheduler_batch,
             requeue_after=settings.requeue_after,
             hold=settings.scheduler_tick,
         )
         for post in moved:
-            if post.state == "queued":
+            state_change(post.id, post.channel, post.state, reason=post.reason)
+            if post.state is State.QUEUED:
                 self._send(post.id)
         lost = self.store.reclaim(
             now, batch=settings.scheduler_batch, requeue_after=settings.requeue_after
@@ -65,8 +67,8 @@ class Scheduler:
             self._send(post.id)
         if len(moved) >= settings.scheduler_batch or len(lost) >= settings.scheduler_batch:
             return 0.0  # more is due right now
-        wake_at = [t for t in (self.store.next_due(), self.store.next_deadline()) if t is not None]
-        until = min(wake_at, default=now + settings.scheduler_tick) - self.clock()
+        wake_at = self.store.next_wakeup()
+        until = (now + settings.scheduler_tick if wake_at is None else wake_at) - self.clock()
         return max(0.0, min(settings.scheduler_tick, until))
 
     def _send(self, post_id: str) -> None:

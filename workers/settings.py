@@ -18,6 +18,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from campaign.errors import ConfigurationError
 
 PREFIX = "CAMPAIGN_"
+DATABASE_FILE = "campaign.db"
+
+
+def default_data_dir() -> Path:
+    """Where the embedded store lives by default: the user's data folder (XDG), so every
+    terminal of the same user finds the same store wherever it runs."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "campaign-scheduler"
 
 
 class Settings(BaseSettings):
@@ -32,8 +40,10 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    # The store of record (schedule and ledger). The broker defaults to the same server.
-    redis_url: RedisDsn = RedisDsn("redis://localhost:6379/0")
+    # The store of record (plan and ledger): the embedded SQLite file in `data_dir`, unless a
+    # Redis is named (then Celery workers publish, and the broker defaults to the same server).
+    data_dir: Path = Field(default_factory=default_data_dir)
+    redis_url: RedisDsn | None = None
     broker_url: RedisDsn | None = None
     # Every key of the store starts with this, so one Redis can hold several installations.
     key_prefix: str = Field(default="campaign:", min_length=1)
@@ -55,8 +65,10 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=5, gt=0)
     backoff_base: float = Field(default=2.0, gt=0)
     backoff_max: float = Field(default=600.0, gt=0)
-    # Mastodon keeps an Idempotency-Key for one hour; retry an unknown outcome only inside it.
-    idempotency_window: float = Field(default=55 * 60, gt=0)
+    # How long after a first attempt a post may be resent with the same idempotency key, when a
+    # server keeps keys for less than its platform documents (Mastodon: one hour); unset, each
+    # platform's own window is used.
+    idempotency_window: float | None = Field(default=None, gt=0)
 
     # The scheduler sleeps until the next due post, but never longer than this.
     scheduler_tick: float = Field(default=1.0, gt=0)
@@ -92,7 +104,23 @@ class Settings(BaseSettings):
 
     @property
     def broker(self) -> str:
-        return str(self.broker_url or self.redis_url)
+        """Celery's broker: `broker_url`, else the store's Redis.
+
+        Raises:
+            ConfigurationError: neither is set (Celery needs Redis; `campaign run` does not).
+        """
+        url = self.broker_url or self.redis_url
+        if url is None:
+            raise ConfigurationError(
+                "Celery workers and `campaign scheduler` need Redis: set CAMPAIGN_REDIS_URL "
+                "(e.g. redis://localhost:6379/0), or use `campaign run` with the embedded store"
+            )
+        return str(url)
+
+    @property
+    def database_path(self) -> Path:
+        """The embedded store's file."""
+        return self.data_dir / DATABASE_FILE
 
 
 def load_settings(env_file: str | None = ".env") -> Settings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,19 +61,19 @@ def _post(post: StoredPost) -> dict[str, Any]:
     return entry
 
 
-def campaign_status(store: Store, campaign: str) -> CampaignStatus:
-    """The state of one stored campaign."""
-    info = store.campaign_info(campaign)
-    posts = store.posts(campaign)
-    counts = Counter(str(p.state) for p in posts)
-    paused = info.get("paused") == "1" or store.all_paused()
+def campaign_status(store: Store, campaign: str) -> CampaignStatus | None:
+    """The state of one stored campaign, or None when it is not stored."""
+    record = store.campaign(campaign)
+    if record is None:
+        return None
+    counts = store.counts(campaign)
     return CampaignStatus(
         campaign=campaign,
-        title=info.get("title", ""),
-        paused=paused,
-        cancelled=info.get("cancelled"),
-        counts={str(state): counts.get(str(state), 0) for state in State},
-        next_due=[p for p in posts if p.state in (State.SCHEDULED, State.QUEUED)][:NEXT],
-        problems=[p for p in posts if p.state in TROUBLE],
-        sent=[p for p in posts if p.state is State.SENT],
+        title=record.title,
+        paused=any(scope.whole for scope in record.paused) or store.paused_everywhere(),
+        cancelled=record.cancelled,
+        counts={str(state): counts[state] for state in State},
+        next_due=store.posts(campaign, states=(State.SCHEDULED, State.QUEUED), limit=NEXT),
+        problems=store.posts(campaign, states=TROUBLE),
+        sent=store.posts(campaign, states=(State.SENT,)),
     )

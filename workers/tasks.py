@@ -10,7 +10,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from campaign.errors import StoreError
 from workers import middleware
 from workers.publish import Publisher
-from workers.store import Store
+from workers.store import open_store
 
 if TYPE_CHECKING:
     from workers.app import DeliveryApp
@@ -23,8 +23,7 @@ def publisher_for(app: DeliveryApp) -> Publisher:
     publisher: Publisher | None = getattr(app, "_publisher", None)
     if publisher is None:
         settings = app.settings
-        store = Store.connect(str(settings.redis_url), settings.key_prefix)
-        publisher = Publisher(settings, store, middleware.load(settings.middleware))
+        publisher = Publisher(settings, open_store(settings), middleware.load(settings.middleware))
         app._publisher = publisher
     return publisher
 

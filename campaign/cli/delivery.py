@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -18,7 +20,9 @@ from campaign.post import utc_iso
 from workers import diff
 from workers.settings import Settings, load_settings
 from workers.status import CampaignStatus, campaign_status, lateness
-from workers.store import Store
+from workers.store import Scope, Store, open_store
+
+log = logging.getLogger("campaign.scheduler")
 
 if TYPE_CHECKING:
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -136,7 +140,7 @@ def register(commands: Commands) -> None:
 
 
 def _store(settings: Settings) -> Store:
-    return Store.connect(str(settings.redis_url), settings.key_prefix)
+    return open_store(settings)
 
 
 def _progress(label: str) -> Callable[[int, int], None] | None:
@@ -192,12 +196,12 @@ def format_diff(changes: diff.PlanDiff, *, applied: bool) -> str:
 
 def run_status(args: argparse.Namespace) -> int:
     store = _store(load_settings())
-    stored = store.campaigns()
+    stored = [record.slug for record in store.campaigns()]
     if args.campaign and args.campaign not in stored:
         print(f"error: no campaign {args.campaign!r} is stored", file=sys.stderr)
         return 1
     names = [args.campaign] if args.campaign else stored
-    statuses = [campaign_status(store, name) for name in names]
+    statuses = [s for s in (campaign_status(store, name) for name in names) if s is not None]
     if args.format == "json":
         print(json.dumps([s.to_json() for s in statuses], ensure_ascii=False, indent=2))
     elif not statuses:
@@ -234,19 +238,19 @@ def format_status(status: CampaignStatus) -> str:
 
 
 def run_pause(args: argparse.Namespace) -> int:
-    _store(load_settings()).pause(None if args.all else args.campaign)
+    _store(load_settings()).pause(None if args.all else args.campaign, Scope(), time.time())
     print(f"paused {'every campaign' if args.all else args.campaign}")
     return 0
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    _store(load_settings()).resume(None if args.all else args.campaign)
+    _store(load_settings()).resume(None if args.all else args.campaign, Scope(), time.time())
     print(f"resumed {'every campaign' if args.all else args.campaign}")
     return 0
 
 
 def run_cancel(args: argparse.Namespace) -> int:
-    cancelled = _store(load_settings()).cancel(args.campaign, args.message)
+    cancelled = _store(load_settings()).cancel(args.campaign, Scope(), args.message, time.time())
     print(f"cancelled {len(cancelled)} posts of {args.campaign}")
     return 0
 
@@ -258,8 +262,6 @@ def run_scheduler(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure(json_lines=settings.log_json, level=settings.log_level)
-    store = _store(settings)
-    app = create_app(settings)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -267,5 +269,10 @@ def run_scheduler(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    app = create_app(settings)  # needs Redis: says so before anything else is opened
+    store = _store(settings)
+    log.info("scheduler started: store %s, queue %s", store.describe(), settings.queue)
     Scheduler(store, lambda post_id: send_publish(app, post_id), settings).run(stop)
+    log.info("scheduler stopped")
+    store.close()
     return 0

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Self
 
 from campaign.definition import PLATFORMS, Channel
 from campaign.errors import ConfigurationError
+from workers.store.records import ResendRule
 
 REDACTED = "[redacted]"
 
@@ -127,6 +128,17 @@ class PlatformClient(ABC):
         return self._secret
 
 
+def _load(platform: str) -> None:
+    """Import the platform's client module, which registers its client (if it exists yet)."""
+    if platform in _REGISTRY or platform not in PLATFORMS:
+        return
+    try:
+        importlib.import_module(f"{__package__}.{platform}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.{platform}":
+            raise
+
+
 def client_for(
     channel: Channel, secret: str | None, *, timeouts: Timeouts = DEFAULT_TIMEOUTS
 ) -> PlatformClient:
@@ -136,13 +148,7 @@ def client_for(
         ConfigurationError: no client exists for the platform, or the secret is missing.
     """
     platform = channel.platform
-    if platform not in _REGISTRY and platform in PLATFORMS:
-        # Each platform's client lives in workers/platforms/<platform>.py and registers itself.
-        try:
-            importlib.import_module(f"{__package__}.{platform}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{platform}":
-                raise
+    _load(platform)
     cls = _REGISTRY.get(platform)
     if cls is None:
         raise ConfigurationError(
@@ -150,6 +156,25 @@ def client_for(
             f"(available: {', '.join(available_platforms())})"
         )
     return cls(channel, secret, timeouts=timeouts)
+
+
+def resend_policy(*, margin: float, cap: float | None = None) -> dict[str, ResendRule]:
+    """How each platform with a client may resend an attempt that may have reached it.
+
+    A client's window (how long its platform keeps an idempotency key) ends `margin` seconds
+    early, and never later than `cap`; a client that is not idempotent is never resent.
+    """
+    for known in PLATFORMS:
+        _load(known)
+    policy: dict[str, ResendRule] = {}
+    for platform, cls in _REGISTRY.items():
+        if not cls.idempotent:
+            continue
+        window = None if cls.idempotent_for is None else cls.idempotent_for.total_seconds()
+        if cap is not None:
+            window = cap if window is None else min(window, cap)
+        policy[platform] = ResendRule(True, None if window is None else max(0.0, window - margin))
+    return policy
 
 
 def available_platforms() -> list[str]:

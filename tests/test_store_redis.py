@@ -1,0 +1,268 @@
+"""Facts of the Redis store alone: its safety checks, its memory, and that its Lua scripts make
+exactly the decisions of workers.transitions, case by case."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry as RedisRetry
+
+from campaign.errors import StoreError, UnsafeStoreError
+from tests.fixtures.plans import make_campaign, make_post, posts_at
+from workers import diff, transitions
+from workers.store import (
+    Defer,
+    Failed,
+    Outcome,
+    ResendRule,
+    Retry,
+    Scope,
+    Sent,
+    State,
+    Unknown,
+)
+from workers.store.redis import RedisStore
+from workers.transitions import Row
+
+NOW = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+T = NOW.timestamp()
+
+
+def test_a_redis_that_can_evict_keys_is_refused(
+    redis_store: RedisStore, redis_client: redis.Redis
+) -> None:
+    redis_client.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        with pytest.raises(UnsafeStoreError, match="noeviction"):
+            redis_store.check_safety()
+    finally:
+        redis_client.config_set("maxmemory-policy", "noeviction")
+
+
+def test_a_redis_without_persistence_gets_a_warning(
+    redis_store: RedisStore, redis_client: redis.Redis
+) -> None:
+    redis_client.config_set("appendonly", "no")
+    try:
+        assert any("no persistence" in w for w in redis_store.check_safety())
+    finally:
+        redis_client.config_set("appendonly", "yes")
+    assert redis_store.check_safety() == []
+
+
+def test_an_unreachable_redis_is_a_store_error() -> None:
+    client = redis.Redis(port=1, socket_connect_timeout=0.2, retry=RedisRetry(NoBackoff(), 0))
+    with pytest.raises(StoreError, match="Redis failed"):
+        RedisStore(client, "x:").next_wakeup()
+
+
+def test_every_key_is_under_the_prefix(redis_store: RedisStore, redis_client: redis.Redis) -> None:
+    campaign = make_campaign()
+    diff.apply(redis_store, campaign, posts_at(campaign, NOW, 3, 60))
+    redis_store.pause("spring", Scope(locale="ky"), T)
+
+    assert redis_client.keys("*")
+    assert all(key.startswith("test:") for key in redis_client.keys("*"))
+
+
+def test_bytes_per_stored_post(redis_store: RedisStore, redis_client: redis.Redis) -> None:
+    campaign = make_campaign()
+    text = (
+        "Жаз келди! Spring is here: plant a tree this weekend. https://example.org/spring #spring"
+    )
+    posts = [
+        make_post(campaign, p.scheduled_at, locale=p.locale, text=text)
+        for p in posts_at(campaign, NOW, 200, 60)
+    ]
+    diff.apply(redis_store, campaign, posts)
+
+    def usage(key: str) -> int:
+        return int(redis_client.memory_usage(key, samples=0) or 0)
+
+    ledger = usage(f"test:post:{posts[0].id}")
+    body = usage(f"test:text:{posts[0].id}")
+    shared = (usage("test:schedule") + usage("test:c:spring:posts")) / len(posts)
+    print(
+        f"\nbytes per stored post: ledger hash {ledger} + text {body} ({len(text.encode())} "
+        f"bytes of text) + schedule and campaign set {shared:.0f} = {ledger + body + shared:.0f}"
+    )
+    assert redis_client.object("encoding", f"test:post:{posts[0].id}") == "listpack"
+    assert ledger + body + shared < 650
+
+
+# --- the Lua scripts agree with workers.transitions ---------------------------------------------
+
+POST = "p0000000000000000001"
+WINDOW = 100.0
+
+
+def _given(client: redis.Redis, row: Row, *, paused: bool = False, limit: int = 0) -> None:
+    """Write `row` as the ledger of one post of campaign "spring" (max_lateness 600 s)."""
+    given = client.pipeline(transaction=False)
+    given.flushdb()
+    fields: dict[str, str | float | int] = {
+        "c": "spring", "m": "hello", "a": "all", "ch": "social", "loc": "ky",
+        "at": row.scheduled_at, "st": str(row.state), "n": row.attempt, "tr": row.tries,
+        "fin": row.finished,
+    }  # fmt: skip
+    for name, value in (
+        ("t1", row.first_try),
+        ("lease", row.lease_until),
+        ("own", row.owner),
+        ("err", row.error),
+    ):
+        if value is not None:
+            fields[name] = value
+    if row.maybe_sent:
+        fields["u"] = "1"
+    given.hset(f"test:post:{POST}", mapping=fields)
+    given.set(f"test:text:{POST}", "Салам")
+    given.hset("test:c:spring", mapping={"title": "Spring", "late": "600"})
+    given.sadd("test:campaigns", "spring")
+    bucket = f"{'acct' if limit else ''}\x1f{limit}\x1f60"
+    given.hset("test:c:spring:routes", "social", f"mastodon\x1f{bucket}")
+    if limit:
+        given.hset("test:bucket:acct", mapping={"tokens": "0", "ts": str(T)})
+    if row.state is State.SCHEDULED:
+        given.zadd("test:schedule", {POST: row.due})
+    if row.deadline is not None:
+        given.zadd("test:inflight", {POST: row.deadline})
+    if paused:
+        given.sadd("test:pauses:spring", "\x1f\x1f")
+    given.execute()
+
+
+def _found(client: redis.Redis) -> Row:
+    """The row as Redis holds it after a script ran."""
+    raw = client.hgetall(f"test:post:{POST}")
+    due = client.zscore("test:schedule", POST)
+    deadline = client.zscore("test:inflight", POST)
+
+    def number(name: str) -> float | None:
+        return float(raw[name]) if raw.get(name) else None
+
+    return Row(
+        state=State(raw["st"]),
+        scheduled_at=float(raw["at"]),
+        due=due if due is not None else 0.0,
+        deadline=deadline,
+        lease_until=number("lease"),
+        attempt=int(raw.get("n", 0)),
+        tries=int(raw.get("tr", 0)),
+        first_try=number("t1"),
+        maybe_sent=raw.get("u") == "1",
+        owner=raw.get("own"),
+        finished=int(raw.get("fin", 0)),
+        error=raw.get("err"),
+    )
+
+
+def _comparable(row: Row) -> Row:
+    """What both stores must agree on (times the scripts round to the millisecond)."""
+    kept = replace(row, updated_at=None, remote_id=None, url=None, sent_at=None)
+    if row.state is not State.SCHEDULED:
+        kept = replace(kept, due=0.0)
+    return kept
+
+
+# fmt: off
+ROWS = [
+    Row(state, scheduled_at=T, due=T, attempt=attempt, tries=attempt, first_try=first_try,
+        maybe_sent=maybe_sent, owner=owner, lease_until=lease, deadline=lease,
+        finished=finished)
+    for state, attempt, first_try, maybe_sent, owner, lease, finished in itertools.product(
+        list(State),
+        (0, 1, 2),
+        (None, T - 10, T - 500),
+        (False, True),
+        (None, "w1"),
+        (None, T + 30, T - 1),
+        (0, 1),
+    )
+    if (state is State.SENDING) == (lease is not None) and (owner is None or state is State.SENDING)
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("paused", [False, True])
+@pytest.mark.parametrize("limit", [0, 1])
+def test_the_claim_script_decides_as_transitions_claim(
+    redis_store: RedisStore, redis_client: redis.Redis, paused: bool, limit: int
+) -> None:
+    rule = ResendRule(True, WINDOW)
+    for row in ROWS:
+        _given(redis_client, row, paused=paused, limit=limit)
+        step = transitions.claim(row, T, owner="w1", lease=20, paused=paused, resend=rule)
+        if step.row is not None and step.verdict in ("claimed", "resend") and limit:
+            step = transitions.throttle(step.row, T, retry_at=T + 60)
+
+        claim = redis_store.claim(POST, T, owner="w1", lease=20, resend={"mastodon": rule})
+
+        assert str(claim.verdict) == step.verdict, row
+        expected = _comparable(step.row or row)
+        assert _comparable(_found(redis_client)) == expected, (row, step.verdict)
+
+
+OUTCOMES: list[Outcome] = [
+    Sent("7", "https://x.test/7"),
+    Failed("401 token revoked"),
+    Unknown("dropped"),
+    Retry("503", T + 30),
+    Retry("timeout", T + 30, maybe_sent=True),
+    Defer("429", T + 40),
+]
+
+
+@pytest.mark.parametrize("outcome", OUTCOMES, ids=lambda o: type(o).__name__)
+def test_the_finish_script_decides_as_transitions_finish(
+    redis_store: RedisStore, redis_client: redis.Redis, outcome: Outcome
+) -> None:
+    for row in ROWS:
+        for attempt in (1, 2):
+            _given(redis_client, row)
+            step = transitions.finish(row, T, attempt=attempt, outcome=outcome)
+
+            done = redis_store.finish(POST, attempt, T, outcome)
+
+            verdict = "stale" if not done.recorded else "repeated" if done.repeated else "recorded"
+            assert verdict == step.verdict, (row, attempt)
+            assert _comparable(_found(redis_client)) == _comparable(step.row or row), (row, attempt)
+
+
+@pytest.mark.parametrize("paused", [False, True])
+@pytest.mark.parametrize("late", [False, True])
+def test_the_due_script_decides_as_transitions_hand_out(
+    redis_store: RedisStore, redis_client: redis.Redis, paused: bool, late: bool
+) -> None:
+    now = T + (900 if late else 5)
+    for row in ROWS:
+        if row.state is not State.SCHEDULED:
+            continue
+        _given(redis_client, row, paused=paused)
+        step = transitions.hand_out(
+            row, now, max_lateness=600, paused=paused, hold=1, requeue_after=60
+        )
+
+        redis_store.hand_out_due(now, batch=10, requeue_after=60, hold=1)
+
+        assert _comparable(_found(redis_client)) == _comparable(step.row or row), row
+
+
+def test_the_reclaim_script_decides_as_transitions_reclaim(
+    redis_store: RedisStore, redis_client: redis.Redis
+) -> None:
+    for row in ROWS:
+        moved = replace(row, deadline=T - 1)
+        _given(redis_client, moved)
+        step = transitions.reclaim(moved, T, requeue_after=60)
+
+        handed = redis_store.reclaim(T, batch=10, requeue_after=60)
+
+        assert bool(handed) == (step.row is not None), moved
+        found = _found(redis_client)
+        assert found.deadline == (step.row.deadline if step.row else None), moved

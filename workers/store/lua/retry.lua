@@ -1,0 +1,19 @@
+-- Schedule posts again that a person chose to retry (transitions.can_retry, transitions.retried).
+-- ARGV: prefix, now, confirmed not out ("1"), id, id, ...
+-- Returns a flat list: id, campaign, channel, ... of the posts scheduled again.
+local now, confirmed = tonumber(ARGV[2]), ARGV[3] == '1'
+local out = {}
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  local row = read_row(id)
+  if row and (row.state == 'failed' or row.state == 'missed'
+      or (row.state == 'unknown' and confirmed)) then
+    move(id, row, 'scheduled', now)
+    redis.call('HSET', post_key(id), 'tr', 0)
+    redis.call('HDEL', post_key(id), 'err', 't1', 'u', 'own')
+    redis.call('ZADD', SCHEDULE, now, id)
+    log_event(id, now, 'scheduled', row.attempt, 'retried by a person')
+    table.insert(out, id); table.insert(out, row.campaign); table.insert(out, row.channel)
+  end
+end
+return out
