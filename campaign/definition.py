@@ -19,33 +19,23 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    PlainValidator,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from campaign import platforms
 from campaign.locales import is_known_locale
 
 Platform = Literal["mastodon", "bluesky", "telegram", "facebook", "x", "webhook", "outbox"]
-PLATFORMS: tuple[Platform, ...] = (
-    "mastodon",
-    "bluesky",
-    "telegram",
-    "facebook",
-    "x",
-    "webhook",
-    "outbox",
-)
+PLATFORMS: tuple[str, ...] = platforms.NAMES
 # Platforms whose server decides the limit per instance or per receiver, so a channel may set
 # max_length (campaign.rules counts with it).
-PLATFORMS_WITH_CONFIGURABLE_LIMIT: frozenset[str] = frozenset({"mastodon", "webhook", "outbox"})
-
-DEFAULT_API_URLS: dict[str, str] = {
-    "bluesky": "https://bsky.social",
-    "telegram": "https://api.telegram.org",
-    "facebook": "https://graph.facebook.com/v21.0",
-    "x": "https://api.x.com",
-}
+PLATFORMS_WITH_CONFIGURABLE_LIMIT: frozenset[str] = frozenset(
+    name for name, facts in platforms.PLATFORMS.items() if facts.limit_is_configurable
+)
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -109,10 +99,79 @@ def _check_rrule(value: str) -> str:
     return value
 
 
+def _check_secrets(facts: platforms.Platform, credentials: str | dict[str, str] | None) -> None:
+    """The channel names a variable for each secret its platform needs, and only those."""
+    needed, optional = facts.secrets, facts.optional_secrets
+    if not needed:
+        if credentials is not None:
+            raise ValueError(f"a {facts.name} channel takes no credentials: remove the key")
+        return
+    example = ", ".join(f"{role}: {facts.name.upper()}_{role.upper()}" for role in needed)
+    if credentials is None:
+        what = " and ".join(r.replace("_", " ") for r in needed)
+        if len(needed) == 1:
+            raise ValueError(
+                f"a {facts.name} channel needs credentials: the name of the environment "
+                f"variable that holds its {what}"
+            )
+        raise ValueError(
+            f"a {facts.name} channel needs credentials for its {what}: write credentials: "
+            f"{{{example}}}"
+        )
+    if isinstance(credentials, str):
+        if len(needed) > 1:
+            raise ValueError(
+                f"a {facts.name} channel needs several secrets: write credentials: {{{example}}}"
+            )
+        return
+    unknown = sorted(set(credentials) - set(needed) - set(optional))
+    if unknown:
+        known = ", ".join((*needed, *optional))
+        raise ValueError(
+            f"unknown credential {', '.join(unknown)} (a {facts.name} channel has: {known})"
+        )
+    missing = [role for role in needed if role not in credentials]
+    if missing:
+        raise ValueError(f"credentials needs {', '.join(missing)} too (e.g. {example})")
+
+
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 Locale = Annotated[str, AfterValidator(_check_locale)]
 Slug = Annotated[str, AfterValidator(_check_slug)]
 CredentialRef = Annotated[str, AfterValidator(_check_credentials)]
+
+
+def _check_credential_refs(value: Any) -> str | dict[str, str]:
+    """One variable name, or a mapping of each secret's role to its variable's name."""
+    if isinstance(value, str):
+        return _check_credentials(value)
+    if isinstance(value, dict) and all(isinstance(role, str) for role in value):
+        names = {}
+        for role, name in value.items():
+            if not isinstance(name, str):
+                raise ValueError(f"credentials.{role} must name an environment variable")
+            names[role] = _check_credentials(name)
+        return names
+    raise ValueError(
+        "credentials must name an environment variable (e.g. MASTODON_TOKEN), or map each "
+        "secret to one (e.g. {password: BLUESKY_APP_PASSWORD})"
+    )
+
+
+_ENV_NAME_SCHEMA = {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$"}
+CredentialRefs = Annotated[
+    str | dict[str, str],
+    PlainValidator(_check_credential_refs),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                _ENV_NAME_SCHEMA,
+                {"type": "object", "additionalProperties": _ENV_NAME_SCHEMA},
+            ],
+            "description": "environment variable name(s), never the secret itself",
+        }
+    ),
+]
 LocalDateTime = Annotated[str, AfterValidator(_check_local_datetime)]
 RRule = Annotated[str, AfterValidator(_check_rrule)]
 
@@ -176,7 +235,9 @@ class Channel(Model):
     platform: Platform
     account: str | None = None
     api_url: HttpUrl | None = None
-    credentials: CredentialRef | None = None
+    # The NAME of the environment variable that holds the secret, or one name per role for
+    # platforms that need several ({password: ..., identifier: ...}; campaign.platforms).
+    credentials: CredentialRefs | None = None
     locales: list[Locale] | None = None
     max_length: int | None = Field(default=None, gt=0)
     visibility: Literal["public", "unlisted", "private", "direct"] = "public"
@@ -195,21 +256,24 @@ class Channel(Model):
 
     @model_validator(mode="after")
     def _platform_specific(self) -> Channel:
-        needs_url = self.platform in ("mastodon", "webhook")
-        if needs_url and self.api_url is None:
+        facts = platforms.PLATFORMS[self.platform]
+        if facts.needs_api_url and self.api_url is None:
             raise ValueError(f"a {self.platform} channel needs api_url (the server to post to)")
-        needs_credentials = self.platform != "outbox"
-        if needs_credentials and self.credentials is None:
-            raise ValueError(
-                f"a {self.platform} channel needs credentials: the name of the environment "
-                "variable that holds its token"
-            )
+        _check_secrets(facts, self.credentials)
         return self
+
+    def credential_names(self) -> dict[str, str]:
+        """The environment variable of each secret the channel names, by role."""
+        if self.credentials is None:
+            return {}
+        if isinstance(self.credentials, str):
+            return {platforms.PLATFORMS[self.platform].secrets[0]: self.credentials}
+        return dict(self.credentials)
 
     def resolved_api_url(self) -> str | None:
         if self.api_url is not None:
             return str(self.api_url).rstrip("/")
-        return DEFAULT_API_URLS.get(self.platform)
+        return platforms.PLATFORMS[self.platform].api_url
 
 
 class ScheduleEntry(Model):

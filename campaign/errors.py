@@ -13,6 +13,7 @@
         │   └── RateLimited          the platform asked us to wait
         ├── PermanentPublishError    retrying cannot help; a person must act
         │   └── AuthRejected         the credentials were refused
+        ├── AlreadyPublished         the platform holds this post already (a duplicate)
         └── OutcomeUnknown           the request may have been applied: never resend blindly
 
 Third-party exceptions (pydantic, yaml, jinja2, requests, redis) are wrapped at the module that
@@ -112,6 +113,10 @@ class PermanentPublishError(PublishError):
 
 class AuthRejected(PermanentPublishError):
     """Raised when the platform refused the credentials (401, 403, invalid token)."""
+
+
+class AlreadyPublished(PublishError):
+    """Raised when the platform refuses a post as a duplicate of one it already holds."""
 
 
 class OutcomeUnknown(PublishError):

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from campaign.errors import ConfigurationError
-from tests.fixtures.platforms import channel
-from workers.platforms import client_for, retry_at_from
+from tests.fixtures.platforms import channel, make_client
+from workers.platforms import retry_at_from
 from workers.platforms.mastodon import MastodonClient
 from workers.platforms.outbox import OutboxClient
 from workers.platforms.webhook import WebhookClient
@@ -80,7 +80,7 @@ def test_client_for_picks_the_platforms_client(
 ) -> None:
     # Given a channel of a supported platform
     # When a client is asked for
-    with client_for(channel(platform, api_url), secret) as client:
+    with make_client(channel(platform, api_url), secret) as client:
         # Then it is that platform's client
         assert type(client) is expected
         assert client.platform == platform
@@ -90,7 +90,7 @@ def test_a_platform_without_a_client_is_a_configuration_error() -> None:
     # Given a channel of a platform this version cannot publish to yet
     # When a client is asked for
     with pytest.raises(ConfigurationError) as caught:
-        client_for(channel("telegram"), "123:token")
+        make_client(channel("telegram"), "123:token")
 
     # Then the error says which platforms are available
     assert "telegram" in str(caught.value)

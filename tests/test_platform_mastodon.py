@@ -21,8 +21,8 @@ from campaign.errors import (
     TransientPublishError,
 )
 from tests.fakes.mastodon import FakeMastodon, status_length
-from tests.fixtures.platforms import MASTODON_TOKEN, channel
-from workers.platforms import Outgoing, Timeouts, client_for
+from tests.fixtures.platforms import MASTODON_TOKEN, channel, make_client
+from workers.platforms import Outgoing, Timeouts
 from workers.platforms.mastodon import MastodonClient
 
 MakeOutgoing = Callable[..., Outgoing]
@@ -32,7 +32,7 @@ QUICK = Timeouts(connect=1.0, read=0.5)
 def mastodon(server_url: str, token: str = MASTODON_TOKEN, **options: object) -> MastodonClient:
     timeouts = options.pop("timeouts", QUICK)
     assert isinstance(timeouts, Timeouts)
-    client = client_for(channel("mastodon", server_url, **options), token, timeouts=timeouts)
+    client = make_client(channel("mastodon", server_url, **options), token, timeouts=timeouts)
     assert isinstance(client, MastodonClient)
     return client
 
@@ -154,19 +154,30 @@ def test_the_fake_counts_like_mastodon() -> None:
 
 
 @pytest.mark.parametrize("status", [500, 502, 504])
-def test_a_server_error_is_transient(
+def test_a_server_error_may_have_published_the_post(
     mastodon_server: FakeMastodon, make_outgoing: MakeOutgoing, status: int
 ) -> None:
-    # Given a server that fails the next request
+    # Given a server that fails the next request (a proxy 504 may come after the status exists)
     mastodon_server.fail_next(status)
 
     # When a post is published
+    with mastodon(mastodon_server.url) as client, pytest.raises(OutcomeUnknown) as caught:
+        client.publish(make_outgoing())
+
+    # Then the outcome is unknown: the publisher resends with the same Idempotency-Key inside
+    # its window, and a post that never gets an answer ends unknown, never failed
+    assert f"HTTP {status}" in str(caught.value)
+
+
+def test_a_503_did_not_take_the_post(
+    mastodon_server: FakeMastodon, make_outgoing: MakeOutgoing
+) -> None:
+    mastodon_server.fail_next(503)
+
     with mastodon(mastodon_server.url) as client, pytest.raises(TransientPublishError) as caught:
         client.publish(make_outgoing())
 
-    # Then it is worth retrying (the Idempotency-Key makes a resend safe)
     assert not isinstance(caught.value, RateLimited)
-    assert f"HTTP {status}" in str(caught.value)
 
 
 def test_a_429_storm_is_rate_limited_until_the_iso_reset(
@@ -279,7 +290,7 @@ def test_a_missing_token_is_a_configuration_error(mastodon_server: FakeMastodon)
     # Given a Mastodon channel whose credentials variable is unset
     # When a client is made for it
     with pytest.raises(ConfigurationError) as caught:
-        client_for(channel("mastodon", mastodon_server.url), None)
+        make_client(channel("mastodon", mastodon_server.url), None)
 
     # Then the error names the variable to set
     assert "MASTODON_SECRET" in str(caught.value)

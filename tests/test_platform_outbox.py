@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from campaign.errors import PermanentPublishError
-from tests.fixtures.platforms import channel
-from workers.platforms import Outgoing, Published, client_for
+from tests.fixtures.platforms import channel, make_client
+from workers.platforms import Outgoing, Published
 from workers.platforms.outbox import OutboxClient
 
 MakeOutgoing = Callable[..., Outgoing]
 
 
 def outbox(directory: Path) -> OutboxClient:
-    client = client_for(channel("outbox", directory=str(directory)), None)
+    client = make_client(channel("outbox", directory=str(directory)), None)
     assert isinstance(client, OutboxClient)
     return client
 
@@ -88,7 +88,7 @@ def test_the_default_directory_is_outbox(
     post = make_outgoing()
 
     # When a post is published
-    with client_for(channel("outbox"), None) as client:
+    with make_client(channel("outbox"), None) as client:
         client.publish(post)
 
     # Then it lands under ./outbox

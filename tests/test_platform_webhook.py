@@ -17,8 +17,9 @@ from campaign.errors import (
     TransientPublishError,
 )
 from tests.fakes.webhook import FakeWebhook
-from tests.fixtures.platforms import WEBHOOK_SECRET, channel
-from workers.platforms import Outgoing, Timeouts, client_for
+from tests.fixtures.platforms import WEBHOOK_SECRET, channel, make_client
+from workers.platforms import Outgoing, Timeouts
+from workers.platforms.base import Resend
 from workers.platforms.webhook import WebhookClient, sign
 
 MakeOutgoing = Callable[..., Outgoing]
@@ -26,7 +27,7 @@ QUICK = Timeouts(connect=1.0, read=0.5)
 
 
 def webhook(url: str, secret: str = WEBHOOK_SECRET) -> WebhookClient:
-    client = client_for(channel("webhook", url), secret, timeouts=QUICK)
+    client = make_client(channel("webhook", url), secret, timeouts=QUICK)
     assert isinstance(client, WebhookClient)
     return client
 
@@ -116,7 +117,7 @@ def test_a_server_error_is_an_unknown_outcome_because_receivers_may_not_dedupe(
         client.publish(make_outgoing())
 
     # Then the client does not claim resending is safe
-    assert WebhookClient.idempotent is False
+    assert WebhookClient.resend is Resend.UNSAFE
 
 
 def test_service_unavailable_is_transient_with_its_retry_after(
@@ -177,7 +178,7 @@ def test_a_missing_key_is_a_configuration_error(webhook_server: FakeWebhook) -> 
     # Given a webhook channel whose key variable is unset
     # When a client is made for it, then the error names the variable
     with pytest.raises(ConfigurationError, match="WEBHOOK_SECRET"):
-        client_for(channel("webhook", webhook_server.url), None)
+        make_client(channel("webhook", webhook_server.url), None)
 
 
 @pytest.mark.parametrize("fault", ["wrong key", "500", "held"])

@@ -8,8 +8,8 @@ from typing import ClassVar
 
 import pytest
 
-from campaign.definition import Channel
 from campaign.errors import (
+    AlreadyPublished,
     AuthRejected,
     OutcomeUnknown,
     PublishError,
@@ -18,7 +18,7 @@ from campaign.errors import (
 )
 from tests.fixtures.plans import make_campaign, make_post
 from workers import diff
-from workers.platforms.base import Outgoing, PlatformClient, Published, Timeouts
+from workers.platforms.base import ClientContext, Outgoing, PlatformClient, Published, Resend
 from workers.publish import Publisher
 from workers.settings import Settings
 from workers.store import State, Store
@@ -28,16 +28,19 @@ SETTINGS = Settings(_env_file=None, max_attempts=3, backoff_base=10, backoff_max
 
 
 class Scripted(PlatformClient):
-    """A client that answers from a script: a Published, or an error to raise."""
+    """A client that answers from a script: a Published, or an error to raise. It does not
+    register itself as any platform's client: publishers get it through their factory."""
 
-    platform: ClassVar[str] = "mastodon-scripted"
-    idempotent: ClassVar[bool] = True
+    resend: ClassVar[Resend] = Resend.BY_KEY
     script: ClassVar[list[Published | PublishError]] = []
     sent: ClassVar[list[Outgoing]] = []
+    built: ClassVar[list[ClientContext]] = []
+    found: ClassVar[Published | None] = None
 
-    def __init__(self, channel: Channel, secret: str | None, *, timeouts: Timeouts) -> None:
-        self.channel = channel
-        self.secret = secret
+    def __init__(self, context: ClientContext) -> None:
+        self.context = context
+        self.channel = context.channel
+        Scripted.built.append(context)
 
     def publish(self, post: Outgoing) -> Published:
         Scripted.sent.append(post)
@@ -46,20 +49,18 @@ class Scripted(PlatformClient):
             raise outcome
         return outcome
 
+    def find(self, post: Outgoing) -> Published | None:
+        return Scripted.found
 
-def publisher(
-    store: Store, client: type[Scripted] = Scripted, env: dict[str, str] | None = None
-) -> Publisher:
-    def factory(channel: Channel, secret: str | None, timeouts: Timeouts) -> PlatformClient:
-        return client(channel, secret, timeouts=timeouts)
 
+def publisher(store: Store, env: dict[str, str] | None = None) -> Publisher:
     return Publisher(
         SETTINGS,
         store,
         environ=lambda: env if env is not None else {"MASTODON_TOKEN": "s3cret-token"},
         clock=NOW.timestamp,
         rng=random.Random(7),
-        client_factory=factory,
+        client_factory=Scripted,
     )
 
 
@@ -71,6 +72,8 @@ def queue(store: Store, platform: str = "mastodon") -> str:
     store.hand_out_due(NOW.timestamp(), batch=10, requeue_after=60, hold=1)
     Scripted.script.clear()
     Scripted.sent.clear()
+    Scripted.built.clear()
+    Scripted.found = None
     return post.id
 
 
@@ -180,3 +183,107 @@ def test_an_empty_rate_bucket_defers_the_post(store: Store) -> None:
     assert publisher(store).publish(second.id) == "throttled"
 
     assert (store.next_wakeup() or 0) - NOW.timestamp() == pytest.approx(60, abs=7)
+
+
+def _again(store: Store, post_id: str) -> None:
+    """The scheduler hands the post out again at its next due time."""
+    due = store.next_wakeup()
+    assert due is not None
+    store.hand_out_due(due, batch=10, requeue_after=60, hold=1)
+
+
+def test_a_post_that_may_be_out_ends_unknown_when_retries_give_up(
+    store: Store, queued: str
+) -> None:
+    # Given an attempt whose answer was lost, then server errors on every retry
+    Scripted.script.append(OutcomeUnknown("the server closed the connection"))
+    Scripted.script.extend([TransientPublishError("503 unavailable")] * 2)
+
+    results = []
+    for _ in range(3):
+        results.append(publisher(store).publish(queued))
+        if results[-1] == "retry":
+            _again(store, queued)
+
+    # Then it is never failed "worth retrying": it may be on the platform already
+    assert results == ["retry", "retry", "unknown"]
+    stored = store.post(queued)
+    assert stored is not None
+    assert stored.state is State.UNKNOWN
+    assert "check the platform" in (stored.error or "")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("s3cret-token\n", "whitespace"), ("s3crét-token", "non-ASCII"), ("tok\x1ben", "control")],
+)
+def test_a_secret_that_cannot_be_sent_fails_before_any_request(
+    store: Store, queued: str, value: str, problem: str
+) -> None:
+    assert publisher(store, env={"MASTODON_TOKEN": value}).publish(queued) == "failed"
+
+    error = store.post(queued).error or ""  # type: ignore[union-attr]
+    assert "MASTODON_TOKEN" in error
+    assert problem in error
+    assert value.strip() not in error
+    assert Scripted.sent == []
+
+
+def test_one_client_serves_every_post_of_a_channel(store: Store) -> None:
+    campaign = make_campaign()
+    posts = [make_post(campaign, NOW, locale=locale) for locale in ("ky", "ru", "en")]
+    diff.apply(store, campaign, posts)
+    store.hand_out_due(NOW.timestamp(), batch=10, requeue_after=60, hold=1)
+    Scripted.built.clear()
+    Scripted.script[:] = [Published(str(n), None) for n in range(3)]
+    worker = publisher(store)
+
+    assert [worker.publish(post.id) for post in posts] == ["sent"] * 3
+
+    (context,) = Scripted.built
+    assert context.secrets == {"token": "s3cret-token"}
+    assert context.credentials is store
+
+
+def test_a_duplicate_after_a_lost_answer_is_the_post_itself(store: Store, queued: str) -> None:
+    # Given an attempt whose answer was lost, and a platform that refuses the resend as a
+    # duplicate and can find the first one
+    Scripted.script[:] = [
+        OutcomeUnknown("dropped"),
+        AlreadyPublished("duplicate content"),
+    ]
+    Scripted.found = Published("77", "https://x.example/s/77")
+    assert publisher(store).publish(queued) == "retry"
+    _again(store, queued)
+
+    # When it is resent
+    assert publisher(store).publish(queued) == "sent"
+
+    # Then the post is recorded where the platform holds it
+    stored = store.post(queued)
+    assert stored is not None
+    assert (stored.state, stored.url) == (State.SENT, "https://x.example/s/77")
+
+
+def test_a_duplicate_that_cannot_be_found_is_unknown_not_failed(store: Store, queued: str) -> None:
+    Scripted.script[:] = [OutcomeUnknown("dropped"), AlreadyPublished("duplicate content")]
+    publisher(store).publish(queued)
+    _again(store, queued)
+
+    assert publisher(store).publish(queued) == "unknown"
+    assert "already has this post" in (store.post(queued).error or "")  # type: ignore[union-attr]
+
+
+def test_a_duplicate_on_a_first_attempt_is_someone_elses_post(store: Store, queued: str) -> None:
+    Scripted.script[:] = [AlreadyPublished("duplicate content")]
+
+    assert publisher(store).publish(queued) == "failed"
+    assert "change the text" in (store.post(queued).error or "")  # type: ignore[union-attr]
+
+
+def test_a_url_holding_a_secret_is_redacted_before_it_is_stored(store: Store, queued: str) -> None:
+    Scripted.script.append(Published("9", "https://m.example/9?access_token=s3cret-token"))
+
+    publisher(store).publish(queued)
+
+    assert "s3cret-token" not in (store.post(queued).url or "")  # type: ignore[union-attr]

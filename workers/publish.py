@@ -36,15 +36,25 @@ from dotenv import dotenv_values
 
 from campaign.definition import Channel
 from campaign.errors import (
+    AlreadyPublished,
     ConfigurationError,
     OutcomeUnknown,
     PermanentPublishError,
+    PublishError,
     RateLimited,
     TransientPublishError,
 )
 from workers.logging import redact, scrub, state_change
 from workers.middleware import Middleware
-from workers.platforms.base import Outgoing, PlatformClient, Timeouts, client_for, resend_policy
+from workers.platforms.base import (
+    ClientContext,
+    ClientFactory,
+    Outgoing,
+    PlatformClient,
+    Timeouts,
+    client_for,
+    resend_policy,
+)
 from workers.settings import Settings
 from workers.store import (
     Claim,
@@ -62,8 +72,8 @@ from workers.store import (
 
 log = logging.getLogger(__name__)
 
-ClientFactory = Callable[[Channel, str | None, Timeouts], PlatformClient]
 ENV_FILE = ".env"
+ALREADY_OUT = "the platform already has this post (URL not known): check the platform"
 
 
 class Environment:
@@ -87,10 +97,6 @@ class Environment:
         return self._values
 
 
-def _default_factory(channel: Channel, secret: str | None, timeouts: Timeouts) -> PlatformClient:
-    return client_for(channel, secret, timeouts=timeouts)
-
-
 @dataclass
 class Publisher:
     """Everything one worker process needs to publish posts; build one per process."""
@@ -101,9 +107,9 @@ class Publisher:
     environ: Callable[[], Mapping[str, str]] = field(default_factory=Environment)
     clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
-    client_factory: ClientFactory = _default_factory
-    # (campaign, channel) -> (the channel's settings, its secret, its client), reused by posts
-    _clients: dict[tuple[str, str], tuple[Channel, str | None, PlatformClient]] = field(
+    client_factory: ClientFactory = client_for
+    # (campaign, channel) -> (the channel's settings, its secrets, its client), reused by posts
+    _clients: dict[tuple[str, str], tuple[Channel, dict[str, str], PlatformClient]] = field(
         default_factory=dict, repr=False
     )
 
@@ -151,14 +157,21 @@ class Publisher:
                 f"campaign {campaign!r} has no stored channel {channel_name!r}"
             )
         channel = route.settings
-        secret = self._secret(channel)
+        secrets = self._secrets(channel)
         cached = self._clients.get((campaign, channel_name))
-        if cached is not None and cached[0] == channel and cached[1] == secret:
+        if cached is not None and cached[0] == channel and cached[1] == secrets:
             return cached[2]
         if cached is not None:
             cached[2].close()
-        client = self.client_factory(channel, secret, self._timeouts())
-        self._clients[(campaign, channel_name)] = (channel, secret, client)
+        context = ClientContext(
+            channel=channel,
+            secrets=secrets,
+            credentials=self.store,
+            timeouts=Timeouts(self.settings.connect_timeout, self.settings.read_timeout),
+            clock=self.clock,
+        )
+        client = self.client_factory(context)
+        self._clients[(campaign, channel_name)] = (channel, secrets, client)
         return client
 
     def _send(self, client: PlatformClient, claim: Claim) -> str:
@@ -176,6 +189,8 @@ class Publisher:
         outcome: Outcome
         try:
             published = client.publish(post)
+        except AlreadyPublished as exc:
+            outcome = self._reconcile(client, post, claim, str(exc))
         except RateLimited as exc:
             outcome = Defer(str(exc), self._retry_due(claim.tries, exc.retry_at, rate_limited=True))
         except TransientPublishError as exc:
@@ -193,6 +208,23 @@ class Publisher:
             url = scrub(published.url) if published.url else None
             outcome = Sent(published.remote_id, url)
         return self._finish(claim, outcome)
+
+    def _reconcile(
+        self, client: PlatformClient, post: Outgoing, claim: Claim, error: str
+    ) -> Outcome:
+        """The platform refused the post as a duplicate. After an attempt that may have reached
+        it, that duplicate is our post: record it sent where the platform can say where, else
+        unknown (never failed, never sent again). Before any such attempt, the duplicate is
+        someone else's earlier post with the same text: the post failed."""
+        if not claim.maybe_sent:
+            return Failed(f"{error}; an identical post is already there: change the text")
+        try:
+            found = client.find(post)
+        except PublishError as exc:
+            return Unknown(f"{ALREADY_OUT}; looking it up failed: {exc}")
+        if found is None:
+            return Unknown(ALREADY_OUT)
+        return Sent(found.remote_id, scrub(found.url) if found.url else None)
 
     def _finish(self, claim: Claim, outcome: Outcome) -> str:
         with _uninterrupted():
@@ -230,35 +262,33 @@ class Publisher:
         named = retry_at.timestamp() + self.rng.uniform(0, 0.5)
         return max(named, now) if rate_limited else max(named, backoff)
 
-    def _secret(self, channel: Channel) -> str | None:
-        """The channel's secret from the environment, checked before anything is sent.
+    def _secrets(self, channel: Channel) -> dict[str, str]:
+        """The channel's secrets by role, from the environment, checked before any request.
 
         Raises:
-            ConfigurationError: it is unset, or could not be sent as it is.
+            ConfigurationError: one is unset, or could not be sent as it is.
         """
-        name = channel.credentials
-        if name is None:
-            return None
-        secret = self.environ().get(name)
-        if not secret:
-            raise ConfigurationError(
-                f"the environment variable {name} (the channel's credentials) is not set in the "
-                "worker's environment or .env"
-            )
-        redact(secret)
-        if secret != secret.strip():
-            raise ConfigurationError(
-                f"{name} starts or ends with whitespace (a trailing newline?): remove it"
-            )
-        if not secret.isprintable() or not secret.isascii():
-            raise ConfigurationError(
-                f"{name} holds characters a token cannot have (non-ASCII or control "
-                "characters): copy the token again"
-            )
-        return secret
-
-    def _timeouts(self) -> Timeouts:
-        return Timeouts(connect=self.settings.connect_timeout, read=self.settings.read_timeout)
+        environ = self.environ()
+        secrets = {}
+        for role, name in channel.credential_names().items():
+            secret = environ.get(name)
+            if not secret:
+                raise ConfigurationError(
+                    f"the environment variable {name} (the channel's {role.replace('_', ' ')}) "
+                    "is not set in the worker's environment or .env"
+                )
+            redact(secret)
+            if secret != secret.strip():
+                raise ConfigurationError(
+                    f"{name} starts or ends with whitespace (a trailing newline?): remove it"
+                )
+            if not secret.isprintable() or not secret.isascii():
+                raise ConfigurationError(
+                    f"{name} holds characters a token cannot have (non-ASCII or control "
+                    "characters): copy the secret again"
+                )
+            secrets[role] = secret
+        return secrets
 
 
 @contextmanager

@@ -1,26 +1,43 @@
-"""The platform client interface and the registry of clients.
+"""The platform client interface, the context a client is built from, and the registry.
 
 A client turns one `Outgoing` post into one `Published` result, or raises one of the
 `PublishError` subclasses from `campaign.errors`; nothing else leaves it, and no message carries
-its secret. Adding a platform is adding one module, `workers/platforms/<platform>.py`, whose
-client class names its `platform`: it registers itself by subclassing.
+a secret. Adding a platform is adding one module, `workers/platforms/<platform>.py`, whose client
+class names its `platform`: it registers itself by subclassing.
+
+What a client declares about resending (`resend`, `resend_window`) is read by the publisher and
+the store's claim; what it declares nowhere else decides nothing.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
-from campaign.definition import PLATFORMS, Channel
+from campaign.definition import Channel
 from campaign.errors import ConfigurationError
-from workers.store.records import ResendRule
+from campaign.platforms import NAMES
+from workers.store.records import ResendRule, Versioned
 
 REDACTED = "[redacted]"
+
+
+class Resend(StrEnum):
+    """What sending a post again does on a platform, after an attempt that may have reached it."""
+
+    BY_KEY = "by-key"  # an idempotency key makes a repeat return the first post (Mastodon 1 h,
+    # Bluesky putRecord with a fixed rkey for ever): resend inside the window
+    REFUSED_AS_DUPLICATE = "duplicate"  # the platform refuses a repeat as a duplicate (Facebook
+    # 506, X "duplicate content"): resend, and a refusal means the post is out
+    UNSAFE = "unsafe"  # nothing stops a second post (Telegram, webhooks): never resend
 
 
 @dataclass(frozen=True)
@@ -57,30 +74,88 @@ class Timeouts:
 
 DEFAULT_TIMEOUTS = Timeouts()
 
+
+class CredentialStore(Protocol):
+    """The store's shared, versioned credentials (a session, a rotating refresh token)."""
+
+    def credential(self, account: str) -> Versioned | None: ...
+
+    def swap_credential(self, account: str, expected_version: int | None, value: str) -> bool: ...
+
+
+class NoCredentialStore:
+    """For clients that keep nothing shared (and for tests): holds credentials in memory."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, Versioned] = {}
+
+    def credential(self, account: str) -> Versioned | None:
+        return self._values.get(account)
+
+    def swap_credential(self, account: str, expected_version: int | None, value: str) -> bool:
+        current = self._values.get(account)
+        if (current.version if current else None) != expected_version:
+            return False
+        self._values[account] = Versioned(value, (current.version if current else 0) + 1)
+        return True
+
+
+@dataclass(frozen=True)
+class ClientContext:
+    """Everything a client is built from: its channel, its secrets, and what workers share."""
+
+    channel: Channel
+    # The channel's secrets by role (campaign.platforms: "token", "password", ...), resolved
+    # from the environment and checked before any request.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    credentials: CredentialStore = field(default_factory=NoCredentialStore, repr=False)
+    timeouts: Timeouts = DEFAULT_TIMEOUTS
+    clock: Callable[[], float] = time.time
+
+    def secret(self, role: str) -> str:
+        """The secret for `role`.
+
+        Raises:
+            ConfigurationError: the channel does not name it.
+        """
+        value = self.secrets.get(role)
+        if not value:
+            name = self.channel.credential_names().get(role)
+            where = (
+                f"set {name} in the environment or .env"
+                if name
+                else "name the environment variable that holds it in the channel's credentials"
+            )
+            raise ConfigurationError(
+                f"a {self.channel.platform} channel needs its {role.replace('_', ' ')}: {where}"
+            )
+        return value
+
+
 _REGISTRY: dict[str, type[PlatformClient]] = {}
 
 
 class PlatformClient(ABC):
-    """Publishes posts to one channel. Use as a context manager, or call `close()`."""
+    """Publishes posts to one channel; built once per channel and worker process, and reused.
+
+    Use as a context manager, or call `close()`.
+    """
 
     platform: ClassVar[str]
-    # True when resending the same post_id can never create a second post.
-    idempotent: ClassVar[bool]
-    # How long after the first try that holds; None when it holds for ever. A resend of an
-    # unknown outcome later than this may duplicate the post.
-    idempotent_for: ClassVar[timedelta | None] = None
+    resend: ClassVar[Resend]
+    # How long after the first attempt resending stays safe (how long the platform keeps an
+    # idempotency key, or detects duplicates); None: for ever.
+    resend_window: ClassVar[timedelta | None] = None
 
-    def __init__(
-        self, channel: Channel, secret: str | None, *, timeouts: Timeouts = DEFAULT_TIMEOUTS
-    ) -> None:
-        if channel.platform != self.platform:
+    def __init__(self, context: ClientContext) -> None:
+        if context.channel.platform != self.platform:
             raise ConfigurationError(
                 f"{type(self).__name__} publishes to {self.platform}, "
-                f"not to a {channel.platform} channel"
+                f"not to a {context.channel.platform} channel"
             )
-        self.channel = channel
-        self.timeouts = timeouts
-        self._secret = secret or None
+        self.context = context
+        self.channel = context.channel
+        self.timeouts = context.timeouts
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -93,8 +168,27 @@ class PlatformClient(ABC):
         """Publish one post and say where it lives.
 
         Raises:
-            PublishError: one of its subclasses, never anything else.
+            PublishError: one of its subclasses, never anything else; AlreadyPublished when the
+                platform says it holds this post already.
         """
+
+    def find(self, post: Outgoing) -> Published | None:
+        """Where the platform holds `post` already, or None when it cannot tell.
+
+        Called to reconcile after the platform refused a resend as a duplicate.
+
+        Raises:
+            PublishError: the platform could not be asked.
+        """
+        return None
+
+    def check(self) -> str:
+        """One harmless authenticated call: what the channel is, for `campaign channels check`.
+
+        Raises:
+            PublishError: the platform refused (AuthRejected says what to fix) or is unreachable.
+        """
+        return "no check for this platform"
 
     def close(self) -> None:  # noqa: B027 - a no-op unless the client holds connections
         """Release connections; the client cannot publish afterwards."""
@@ -114,23 +208,19 @@ class PlatformClient(ABC):
         return f"<{type(self).__name__} {self.platform} account={self.channel.account!r}>"
 
     def _redact(self, text: str) -> str:
-        """`text` with the secret replaced, for anything that may reach a message or a log."""
-        if self._secret:
-            text = text.replace(self._secret, REDACTED)
+        """`text` with every secret of the channel replaced, for messages and logs."""
+        for secret in self.context.secrets.values():
+            if secret:
+                text = text.replace(secret, REDACTED)
         return text
 
-    def _require_secret(self, what: str) -> str:
-        if self._secret is None:
-            name = self.channel.credentials or "the credentials variable"
-            raise ConfigurationError(
-                f"a {self.platform} channel needs {what}: set {name} in the environment or .env"
-            )
-        return self._secret
+
+ClientFactory = Callable[[ClientContext], PlatformClient]
 
 
 def _load(platform: str) -> None:
     """Import the platform's client module, which registers its client (if it exists yet)."""
-    if platform in _REGISTRY or platform not in PLATFORMS:
+    if platform in _REGISTRY or platform not in NAMES:
         return
     try:
         importlib.import_module(f"{__package__}.{platform}")
@@ -139,15 +229,12 @@ def _load(platform: str) -> None:
             raise
 
 
-def client_for(
-    channel: Channel, secret: str | None, *, timeouts: Timeouts = DEFAULT_TIMEOUTS
-) -> PlatformClient:
-    """A client for `channel`, chosen by its platform.
+def client_class(platform: str) -> type[PlatformClient]:
+    """The client class of a platform.
 
     Raises:
-        ConfigurationError: no client exists for the platform, or the secret is missing.
+        ConfigurationError: no client exists for the platform.
     """
-    platform = channel.platform
     _load(platform)
     cls = _REGISTRY.get(platform)
     if cls is None:
@@ -155,22 +242,31 @@ def client_for(
             f"no client for platform {platform!r} in this version "
             f"(available: {', '.join(available_platforms())})"
         )
-    return cls(channel, secret, timeouts=timeouts)
+    return cls
+
+
+def client_for(context: ClientContext) -> PlatformClient:
+    """A client for the context's channel, chosen by its platform.
+
+    Raises:
+        ConfigurationError: no client exists for the platform, or a setting or secret is missing.
+    """
+    return client_class(context.channel.platform)(context)
 
 
 def resend_policy(*, margin: float, cap: float | None = None) -> dict[str, ResendRule]:
     """How each platform with a client may resend an attempt that may have reached it.
 
-    A client's window (how long its platform keeps an idempotency key) ends `margin` seconds
-    early, and never later than `cap`; a client that is not idempotent is never resent.
+    A client's window ends `margin` seconds early (an attempt claimed inside the window may run
+    for a whole lease), and never later than `cap`; an UNSAFE client is never resent.
     """
-    for known in PLATFORMS:
+    for known in NAMES:
         _load(known)
     policy: dict[str, ResendRule] = {}
     for platform, cls in _REGISTRY.items():
-        if not cls.idempotent:
+        if cls.resend is Resend.UNSAFE:
             continue
-        window = None if cls.idempotent_for is None else cls.idempotent_for.total_seconds()
+        window = None if cls.resend_window is None else cls.resend_window.total_seconds()
         if cap is not None:
             window = cap if window is None else min(window, cap)
         policy[platform] = ResendRule(True, None if window is None else max(0.0, window - margin))
@@ -181,4 +277,4 @@ def available_platforms() -> list[str]:
     """Platforms that have a client module in this package."""
     package = importlib.import_module(__package__ or "workers.platforms")
     names = {info.name for info in pkgutil.iter_modules(package.__path__)}
-    return sorted(name for name in PLATFORMS if name in names)
+    return sorted(name for name in NAMES if name in names)

@@ -3,22 +3,29 @@
 A client turns one `Outgoing` post into one `Published` result, or raises one of the
 `PublishError` subclasses from `campaign.errors`:
 
+    the platform's own error body, read first       -> whatever `_platform_error` says
     connect failed (refused, DNS, connect timeout)  -> TransientPublishError   (never sent)
     HTTP 429                                        -> RateLimited (retry_at from headers)
-    HTTP 5xx, 408                                   -> TransientPublishError when idempotent,
-                                                       OutcomeUnknown otherwise (except 408, 503)
+    HTTP 408, 503                                   -> TransientPublishError   (not processed)
+    other HTTP 5xx                                  -> OutcomeUnknown (it may have been applied
+                                                       before failing; the publisher resends
+                                                       only where the platform makes it safe)
     HTTP 401, 403                                   -> AuthRejected
     HTTP 3xx, 422 and other 4xx                     -> PermanentPublishError
     read timeout, connection dropped after sending  -> OutcomeUnknown (may have been applied)
 
-Nothing from `requests` leaves a client, and no message carries the client's secret.
+Requests are signed by the client's `Auth` flow (workers/platforms/auth.py). Nothing from
+`requests` leaves a client, and no message carries a secret: bodies are redacted before they
+are cut short.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import ssl
-from collections.abc import Mapping
+import urllib.request
+from collections.abc import Callable, Mapping
 from http.client import RemoteDisconnected
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn
@@ -37,10 +44,12 @@ from campaign.errors import (
     AuthRejected,
     OutcomeUnknown,
     PermanentPublishError,
+    PublishError,
     RateLimited,
     TransientPublishError,
 )
-from workers.platforms.base import DEFAULT_TIMEOUTS, PlatformClient, Timeouts
+from workers.platforms.auth import Auth, HttpRequest
+from workers.platforms.base import ClientContext, PlatformClient
 from workers.platforms.retry_signals import retry_at_from
 
 log = logging.getLogger(__name__)
@@ -56,14 +65,13 @@ _BODY_EXCERPT = 200
 
 
 class HttpClient(PlatformClient):
-    """A client that speaks HTTP: one session, explicit timeouts, and the shared error mapping."""
+    """A client that speaks HTTP: one session, explicit timeouts, auth flows, and the shared
+    error mapping. Subclasses set `auth` and may read their platform's error bodies first."""
 
-    def __init__(
-        self, channel: Channel, secret: str | None, *, timeouts: Timeouts = DEFAULT_TIMEOUTS
-    ) -> None:
-        super().__init__(channel, secret, timeouts=timeouts)
-        self._session = requests.Session()
-        self._session.headers["User-Agent"] = USER_AGENT
+    def __init__(self, context: ClientContext) -> None:
+        super().__init__(context)
+        self.auth: Auth = Auth()
+        self._session = _session()
 
     def close(self) -> None:
         self._session.close()
@@ -71,24 +79,42 @@ class HttpClient(PlatformClient):
     def _post(
         self, url: str, *, body: bytes, headers: Mapping[str, str], what: str
     ) -> requests.Response:
-        """POST `body` and return a 2xx response; map every failure to a `PublishError`.
+        """POST `body` (signed by `auth`) and return a 2xx response; map every failure to a
+        `PublishError`. `what` names the endpoint in messages (e.g.
+        "mastodon.example/api/v1/statuses"), so a URL that carries a secret never has to
+        appear in one."""
+        return self._exchange(HttpRequest("POST", url, body, dict(headers), what))
 
-        `what` names the endpoint in messages (e.g. "mastodon.example/api/v1/statuses"), so a
-        URL that carries a secret never has to appear in one.
-        """
+    def _exchange(self, request: HttpRequest) -> requests.Response:
+        """Send `request` through the auth flow; a 2xx response, or a `PublishError`."""
+        flow = self.auth.auth_flow(request)
+        signed = next(flow)
+        while True:
+            response = self._send(signed)
+            try:
+                signed = flow.send(response)
+            except StopIteration:
+                break
+        if not 200 <= response.status_code < 300:
+            self._raise_for_status(response, signed.what)
+        return response
+
+    def _send(self, request: HttpRequest) -> requests.Response:
         try:
-            response = self._session.post(
-                url,
-                data=body,
-                headers=dict(headers),
+            return self._session.request(
+                request.method,
+                request.url,
+                data=request.body,
+                headers=request.headers,
                 timeout=(self.timeouts.connect, self.timeouts.read),
                 allow_redirects=False,  # a redirect would turn the POST into a GET
             )
         except requests.RequestException as exc:
-            self._raise_for_exception(exc, what)
-        if not 200 <= response.status_code < 300:
-            self._raise_for_status(response, what)
-        return response
+            self._raise_for_exception(exc, request.what)
+
+    def _platform_error(self, response: requests.Response, what: str) -> PublishError | None:
+        """The platform's own reading of an error answer, before the generic HTTP mapping."""
+        return None
 
     def _raise_for_exception(self, exc: requests.RequestException, what: str) -> NoReturn:
         # `from None`: a requests exception holds the request (headers, and for Telegram a URL
@@ -128,8 +154,11 @@ class HttpClient(PlatformClient):
         return "connection failed"
 
     def _raise_for_status(self, response: requests.Response, what: str) -> NoReturn:
+        specific = self._platform_error(response, what)
+        if specific is not None:
+            raise specific
         status = response.status_code
-        reason = self._redact(error_text(response))
+        reason = error_text(response, self._redact)
         said = f"HTTP {status}" + (f": {reason}" if reason else "")
         if status == 429:
             retry_at = retry_at_from(response.headers)
@@ -138,14 +167,14 @@ class HttpClient(PlatformClient):
         if status in (401, 403):
             raise AuthRejected(
                 f"{self.platform}: {what} refused the credentials ({said}); check the token in "
-                f"{self.channel.credentials or 'the credentials variable'} and its scopes"
+                f"{credential_names(self.channel)} and its scopes"
             )
-        if status >= 500 or status == 408:
-            if self.idempotent or status in (408, 503):
-                raise TransientPublishError(
-                    f"{self.platform}: {what} failed ({said}); worth retrying",
-                    retry_at=retry_at_from(response.headers),
-                )
+        if status in (408, 503):
+            raise TransientPublishError(
+                f"{self.platform}: {what} did not take the post ({said}); worth retrying",
+                retry_at=retry_at_from(response.headers),
+            )
+        if status >= 500:
             raise OutcomeUnknown(
                 f"{self.platform}: {what} failed ({said}) and may have published the post first"
             )
@@ -172,6 +201,23 @@ class HttpClient(PlatformClient):
                 "unexpected JSON; the post was probably published"
             )
         return data
+
+
+def _session() -> requests.Session:
+    """A session that reads the environment once, here, unless a proxy is configured.
+
+    requests merges environment settings (proxies, no_proxy, CA bundle, .netrc) into every
+    request, which costs milliseconds per post when the environment is large; only proxies
+    need that per-URL logic (no_proxy), so it is kept only when a proxy is set.
+    """
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    if not urllib.request.getproxies():
+        session.trust_env = False
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get(
+            "CURL_CA_BUNDLE"
+        ) or True  # fmt: skip
+    return session
 
 
 def _never_sent(exc: requests.RequestException) -> bool:
@@ -208,16 +254,31 @@ def _caused_by(
     return False
 
 
-def error_text(response: requests.Response) -> str:
-    """The platform's own reason for an error: `error` (+ `error_description`) or a body excerpt."""
+def error_text(response: requests.Response, redact: Callable[[str], str] = str) -> str:
+    """The platform's own reason for an error: `error` (+ `error_description`) or a body
+    excerpt, redacted before it is cut short (a secret across the cut would leak its start)."""
     try:
         data = response.json()
     except ValueError:
-        text = " ".join(response.text.split())
-        return text[:_BODY_EXCERPT] + ("..." if len(text) > _BODY_EXCERPT else "")
+        return excerpt(redact(" ".join(response.text.split())))
     if isinstance(data, dict):
         parts = [data.get("error"), data.get("error_description"), data.get("message")]
         found = [str(p) for p in parts if isinstance(p, str) and p]
         if found:
-            return ": ".join(found)
-    return " ".join(str(data).split())[:_BODY_EXCERPT]
+            return excerpt(redact(": ".join(found)))
+    return excerpt(redact(" ".join(str(data).split())))
+
+
+def excerpt(text: str) -> str:
+    """At most `_BODY_EXCERPT` characters of `text` for a message."""
+    return text[:_BODY_EXCERPT] + ("..." if len(text) > _BODY_EXCERPT else "")
+
+
+def credential_names(channel: Channel) -> str:
+    """The environment variables that hold a channel's secrets, for messages."""
+    credentials = channel.credentials
+    if credentials is None:
+        return "the credentials variable"
+    if isinstance(credentials, str):
+        return credentials
+    return ", ".join(credentials.values())

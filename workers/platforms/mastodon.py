@@ -13,10 +13,10 @@ from datetime import timedelta
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from campaign.definition import Channel
 from campaign.errors import ConfigurationError, OutcomeUnknown
 from campaign.locales import language_of
-from workers.platforms.base import DEFAULT_TIMEOUTS, Outgoing, Published, Timeouts
+from workers.platforms.auth import BearerToken
+from workers.platforms.base import ClientContext, Outgoing, Published, Resend
 from workers.platforms.http import HttpClient
 
 log = logging.getLogger(__name__)
@@ -26,14 +26,13 @@ class MastodonClient(HttpClient):
     """Publishes statuses to one Mastodon account with its access token."""
 
     platform: ClassVar[str] = "mastodon"
-    idempotent: ClassVar[bool] = True
-    idempotent_for: ClassVar[timedelta | None] = timedelta(hours=1)  # the server keeps keys 1 h
+    resend: ClassVar[Resend] = Resend.BY_KEY
+    resend_window: ClassVar[timedelta | None] = timedelta(hours=1)  # the server keeps keys 1 h
 
-    def __init__(
-        self, channel: Channel, secret: str | None, *, timeouts: Timeouts = DEFAULT_TIMEOUTS
-    ) -> None:
-        super().__init__(channel, secret, timeouts=timeouts)
-        self._require_secret("an access token")
+    def __init__(self, context: ClientContext) -> None:
+        super().__init__(context)
+        self.auth = BearerToken(context.secret("token"))
+        channel = context.channel
         base = channel.resolved_api_url()
         if base is None:
             raise ConfigurationError("a mastodon channel needs api_url (the server to post to)")
@@ -48,7 +47,6 @@ class MastodonClient(HttpClient):
             "language": language_of(post.locale),
         }
         headers = {
-            "Authorization": f"Bearer {self._secret}",
             "Content-Type": "application/json; charset=utf-8",
             "Accept": "application/json",
             "Idempotency-Key": post.post_id,

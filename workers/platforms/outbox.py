@@ -16,11 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from campaign.definition import Channel
 from campaign.errors import PermanentPublishError, TransientPublishError
 from campaign.locales import language_of
 from campaign.post import utc_iso
-from workers.platforms.base import DEFAULT_TIMEOUTS, Outgoing, PlatformClient, Published, Timeouts
+from workers.platforms.base import ClientContext, Outgoing, PlatformClient, Published, Resend
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +32,12 @@ class OutboxClient(PlatformClient):
     """Writes posts as files under the channel's `directory` (default `outbox`)."""
 
     platform: ClassVar[str] = "outbox"
-    idempotent: ClassVar[bool] = True
+    # A file is linked in under the post's id: a repeat finds it and writes nothing.
+    resend: ClassVar[Resend] = Resend.BY_KEY
 
-    def __init__(
-        self, channel: Channel, secret: str | None, *, timeouts: Timeouts = DEFAULT_TIMEOUTS
-    ) -> None:
-        super().__init__(channel, secret, timeouts=timeouts)
-        self.directory = Path(channel.directory or DEFAULT_DIRECTORY)
+    def __init__(self, context: ClientContext) -> None:
+        super().__init__(context)
+        self.directory = Path(context.channel.directory or DEFAULT_DIRECTORY)
 
     def path_for(self, post: Outgoing) -> Path:
         """Where `post` is (or will be) written."""

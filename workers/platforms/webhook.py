@@ -20,10 +20,9 @@ import time
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from campaign.definition import Channel
 from campaign.errors import ConfigurationError
 from campaign.post import utc_iso
-from workers.platforms.base import DEFAULT_TIMEOUTS, Outgoing, Published, Timeouts
+from workers.platforms.base import ClientContext, Outgoing, Published, Resend
 from workers.platforms.http import HttpClient
 
 log = logging.getLogger(__name__)
@@ -55,13 +54,12 @@ class WebhookClient(HttpClient):
     """Delivers posts to one webhook URL, signed with the channel's HMAC key."""
 
     platform: ClassVar[str] = "webhook"
-    idempotent: ClassVar[bool] = False
+    resend: ClassVar[Resend] = Resend.UNSAFE
 
-    def __init__(
-        self, channel: Channel, secret: str | None, *, timeouts: Timeouts = DEFAULT_TIMEOUTS
-    ) -> None:
-        super().__init__(channel, secret, timeouts=timeouts)
-        self._key = self._require_secret("an HMAC signing key")
+    def __init__(self, context: ClientContext) -> None:
+        super().__init__(context)
+        self._key = context.secret("key")
+        channel = context.channel
         if channel.api_url is None:
             raise ConfigurationError("a webhook channel needs api_url (the receiver's URL)")
         self._url = str(channel.api_url)
