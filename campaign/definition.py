@@ -277,15 +277,19 @@ class Channel(Model):
 
 
 class ScheduleEntry(Model):
-    """One local date-time (`at`) or a recurrence (`rrule`), in each audience's local time."""
+    """One local date-time (`at`), a recurrence (`rrule`), both in each audience's local time,
+    or a moment after the campaign's launch (`after`, an ISO 8601 duration such as PT30S)."""
 
     at: LocalDateTime | None = None
     rrule: RRule | None = None
+    after: timedelta | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ScheduleEntry:
-        if (self.at is None) == (self.rrule is None):
-            raise ValueError("a schedule entry needs exactly one of 'at' or 'rrule'")
+        if sum(value is not None for value in (self.at, self.rrule, self.after)) != 1:
+            raise ValueError("a schedule entry needs exactly one of 'at', 'rrule' or 'after'")
+        if self.after is not None and self.after < timedelta(0):
+            raise ValueError(f"after must not be negative, got {self.after}")
         return self
 
 

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,15 +44,18 @@ def load_campaign(path: str | Path) -> tuple[Campaign, SourceMap]:
     return parse_campaign(data, source), source
 
 
-def load_plan(path: str | Path) -> Plan:
+def load_plan(path: str | Path, *, launched_at: datetime | None = None) -> Plan:
     """Every post of a campaign file, rendered and checked against its platform's rules.
+
+    `launched_at` anchors schedule entries written relative to the launch (`after:`): when the
+    campaign was first applied; None means not launched yet, shown as if launched now.
 
     Raises:
         DefinitionError: with every problem found in the file, its templates and its posts.
     """
     path = Path(path)
     campaign, source = load_campaign(path)
-    builder = _PlanBuilder(campaign, source, path)
+    builder = _PlanBuilder(campaign, source, path, launched_at)
     with _fewer_collections():
         posts = sorted(builder.posts(), key=lambda p: (p.scheduled_at, p.audience, p.channel, p.id))
     errors = [p for p in builder.problems if p.severity is Severity.ERROR]
@@ -89,9 +92,13 @@ def _display_root(path: Path, campaign: Campaign) -> str:
 class _PlanBuilder:
     """Expands one campaign into posts, collecting problems instead of stopping at the first."""
 
-    def __init__(self, campaign: Campaign, source: SourceMap, path: Path) -> None:
+    def __init__(
+        self, campaign: Campaign, source: SourceMap, path: Path, launched_at: datetime | None
+    ) -> None:
         self.campaign = campaign
         self.source = source
+        self.launched = launched_at is not None
+        self.launch = (launched_at or datetime.now(UTC)).replace(microsecond=0)
         self.problems: list[Problem] = []
         self._seen_problems: set[Problem] = set()
         self._renderer = Renderer(
@@ -162,6 +169,17 @@ class _PlanBuilder:
             audience = self.campaign.audiences[audience_name]
             zone = ZoneInfo(self.campaign.audience_timezone(audience_name))
             for entry_index, entry in enumerate(message.schedule):
+                if entry.after is not None and not self.launched:
+                    self.report(
+                        Problem(
+                            self.source.file,
+                            self.source.line_of(("messages", name, "schedule", entry_index)),
+                            f"message '{name}' is timed from the campaign's launch (its first "
+                            "apply or run); not launched yet, its times are shown as if "
+                            "launched now",
+                            Severity.WARNING,
+                        )
+                    )
                 try:
                     entry_slots = list(
                         slots(
@@ -170,6 +188,7 @@ class _PlanBuilder:
                             quiet=audience.quiet_hours,
                             start=self.campaign.start,
                             end=self.campaign.end,
+                            launch=self.launch,
                         )
                     )
                 except ScheduleProblem as exc:

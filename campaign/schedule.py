@@ -124,12 +124,23 @@ def slots(
     quiet: QuietHours | None,
     start: date,
     end: date,
+    launch: datetime,
 ) -> Iterator[Slot]:
-    """Every slot of one schedule entry for one audience.
+    """Every slot of one schedule entry for one audience; `launch` anchors `after` entries.
 
     Raises:
-        ScheduleProblem: see `wall_times` and `resolve`.
+        ScheduleProblem: see `wall_times` and `resolve`; an `after` outside the window.
     """
+    if entry.after is not None:
+        instant = (launch + entry.after).astimezone(UTC)
+        local = instant.astimezone(zone)
+        if not start <= local.date() <= end:
+            raise ScheduleProblem(
+                f"{local:%Y-%m-%d %H:%M} (launch + {entry.after}) is outside the campaign "
+                f"window {start} to {end}: widen the window"
+            )
+        yield respect_quiet_hours(Slot(instant, local), quiet, zone)
+        return
     recurring = entry.rrule is not None
     for wall in wall_times(entry, start, end):
         yield respect_quiet_hours(resolve(wall, zone, recurring=recurring), quiet, zone)

@@ -115,6 +115,7 @@ def test_a_stale_plan_change_is_refused_whole(store: Store) -> None:
             campaign="spring",
             title="changed",
             max_lateness=60,
+            launched_at=T,
             channels={},
             add=[NewPost(new.id, "hello", "all", "social", "ky", T + 86400, "x")],
             cancel=[kept.id],

@@ -81,6 +81,7 @@ class PlanChange:
     campaign: str
     title: str
     max_lateness: float  # seconds; a post later than this when due is missed
+    launched_at: float  # the anchor of `after:` schedules; kept from the first apply
     channels: dict[str, ChannelRoute]
     add: list[NewPost] = field(default_factory=list)
     change: list[NewPost] = field(default_factory=list)
@@ -250,6 +251,7 @@ class CampaignRecord:
     slug: str
     title: str
     max_lateness: float
+    launched_at: datetime  # its first apply: schedules written `after:` count from it
     paused: tuple[Scope, ...] = ()  # whole-campaign and part pauses
     cancelled: str | None = None  # the reason of the last `cancel` of the whole campaign
 

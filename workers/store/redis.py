@@ -166,6 +166,7 @@ class RedisStore:
             slug,
             info.get("title", ""),
             float(info.get("late", 0)),
+            instant(float(info.get("launched", 0))),
             tuple(sorted((_scope(value) for value in pauses), key=str)),
             info.get("cancelled"),
         )
@@ -255,6 +256,7 @@ class RedisStore:
             "campaign": change.campaign,
             "title": change.title,
             "late": f"{change.max_lateness:g}",
+            "launched": f"{change.launched_at:.3f}",
             "channels": {
                 name: route.settings.model_dump_json(exclude_none=True)
                 for name, route in change.channels.items()

@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS campaigns (
     slug TEXT PRIMARY KEY,
     title TEXT NOT NULL,
     max_lateness REAL NOT NULL,
+    launched_at REAL NOT NULL,
     cancelled TEXT
 );
 CREATE TABLE IF NOT EXISTS channels (
@@ -253,13 +254,14 @@ class SqliteStore:
     def campaign(self, slug: str) -> CampaignRecord | None:
         rows = self._read(
             "reading a campaign",
-            "SELECT title, max_lateness, cancelled FROM campaigns WHERE slug = ?",
+            "SELECT title, max_lateness, launched_at, cancelled FROM campaigns WHERE slug = ?",
             slug,
         )
         if not rows:
             return None
-        title, lateness, cancelled = rows[0]
-        return CampaignRecord(slug, title, lateness, self._pauses(self._db(), slug), cancelled)
+        title, lateness, launched, cancelled = rows[0]
+        pauses = self._pauses(self._db(), slug)
+        return CampaignRecord(slug, title, lateness, instant(launched), pauses, cancelled)
 
     def channels(self, campaign: str) -> dict[str, Channel]:
         rows = self._read(
@@ -342,10 +344,10 @@ class SqliteStore:
             if conflict is not None:
                 return conflict
             db.execute(
-                "INSERT INTO campaigns (slug, title, max_lateness) VALUES (?, ?, ?) "
-                "ON CONFLICT (slug) DO UPDATE SET title = excluded.title, "
-                "max_lateness = excluded.max_lateness",
-                (change.campaign, change.title, change.max_lateness),
+                "INSERT INTO campaigns (slug, title, max_lateness, launched_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (slug) DO UPDATE SET title = excluded.title, "
+                "max_lateness = excluded.max_lateness, cancelled = NULL",
+                (change.campaign, change.title, change.max_lateness, change.launched_at),
             )
             if change.channels:
                 db.execute("DELETE FROM channels WHERE campaign = ?", (change.campaign,))
