@@ -151,7 +151,11 @@ function writeFragment() {
 function apply() {
   let shown = 0;
   for (const day of DAYS) {
-    day.matched = day.posts.filter(matches);
+    day.matched = [];
+    for (const post of day.posts) {
+      post.shown = matches(post);
+      if (post.shown) day.matched.push(post);
+    }
     shown += day.matched.length;
   }
   ui.count.textContent = `${shown} of ${POSTS.length} posts shown`;

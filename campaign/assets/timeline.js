@@ -1,6 +1,7 @@
 // The timeline: one section per local day, its cards in publishing order. A small campaign is
-// built whole (find-in-page and screen readers see every card); past EAGER_CARDS, a day's cards
-// are built when the day comes near the screen, so 10,000 posts open and filter quickly.
+// built whole (find-in-page and screen readers see every card; the browser skips laying out
+// days off screen, `content-visibility`); past EAGER_CARDS, a day's cards are built when the
+// day comes near the screen, so 10,000 posts open and filter quickly.
 const EAGER_CARDS = 800;
 const CARD_HEIGHT_GUESS = 380;
 const CARD_MIN_WIDTH = 330;
@@ -50,19 +51,24 @@ function buildTimeline(root) {
       { rootMargin: "1200px 0px" },
     );
   }
-  window.addEventListener("beforeprint", () => DAYS.forEach(buildDay));
+  window.addEventListener("beforeprint", () => {
+    if (POSTS.length > EAGER_CARDS) DAYS.forEach(buildDay);
+  });
 }
 
 function buildDay(day) {
   if (day.built === timeline.version) return;
-  day.cards.replaceChildren(...day.matched.map((post) => card(post, true)));
+  // A card is built once and kept: filtering again only moves built cards in and out.
+  day.cards.replaceChildren(...day.matched.map((post) => post.card || (post.card = card(post, true))));
   day.cards.style.minHeight = "";
   day.built = timeline.version;
 }
 
 function refreshTimeline(shown) {
   timeline.version += 1;
-  const eager = shown <= EAGER_CARDS || !timeline.observer;
+  // A small campaign keeps every card in the page and hides those filtered out (cheaper than
+  // moving them); a large one holds only the cards of the days near the screen.
+  const whole = POSTS.length <= EAGER_CARDS || !timeline.observer;
   const columns = Math.max(1, Math.floor((timeline.root.clientWidth || 1000) / CARD_MIN_WIDTH));
   if (timeline.observer) timeline.observer.disconnect();
   for (const day of DAYS) {
@@ -71,10 +77,12 @@ function refreshTimeline(shown) {
     day.section.hidden = here === 0;
     day.countLabel.textContent =
       here === total ? `${total} post${total === 1 ? "" : "s"}` : `${here} of ${total} posts`;
-    if (here === 0) continue;
-    if (eager) {
-      buildDay(day);
-    } else {
+    if (whole) {
+      if (!day.cards.firstChild) {
+        day.cards.append(...day.posts.map((post) => (post.card = card(post, true))));
+      }
+      for (const post of day.posts) post.card.hidden = !post.shown;
+    } else if (here) {
       // Keep the page's height close to the real one, so the scroll bar and anchors hold.
       day.cards.replaceChildren();
       day.cards.style.minHeight = `${Math.ceil(here / columns) * CARD_HEIGHT_GUESS}px`;
@@ -89,7 +97,7 @@ function refreshTimeline(shown) {
 function revealPost(id) {
   const day = DAYS.find((d) => d.matched.some((p) => p.id === id));
   if (!day) return false;
-  buildDay(day);
+  if (POSTS.length > EAGER_CARDS) buildDay(day);
   const target = document.getElementById(`post-${id}`);
   if (!target) return false;
   target.tabIndex = -1;
