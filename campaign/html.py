@@ -64,6 +64,7 @@ _ASSETS = Path(__file__).with_name("assets")
 # takes this file for the stdlib `html` module and `from html import escape` for a self-import.
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
 _PROBLEM = re.compile(r"^(?P<where>[^\s:]+(?::\d+)?): (?P<what>.*)$", re.DOTALL)
+_POST_ID = re.compile(r"\bpost ([0-9a-z]{20})\b")
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,9 @@ def _problem_item(problem: str) -> str:
     match = _PROBLEM.match(problem)
     if match is None:
         return f"<li>{_t(problem)}</li>"
-    return f"<li><code>{_t(match['where'])}</code> {_t(match['what'])}</li>"
+    # A post the error names is one click away: its card in the timeline.
+    what = _POST_ID.sub(r'<a href="#post-\1">post \1</a>', _t(match["what"]))
+    return f"<li><code>{_t(match['where'])}</code> {what}</li>"
 
 
 def _summary(page: Page) -> str:

@@ -4,4 +4,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.platforms",
     "tests.fixtures.redis",
     "tests.fixtures.celery",
+    "tests.fixtures.chromium",
 ]
