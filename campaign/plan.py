@@ -353,8 +353,9 @@ class _PlanBuilder:
             return None
         counted = measure(text, route.platform, max_length=route.max_length)
         route.tally[0] += 1
-        errors = tuple(_fitting_advice(v, route) for v in counted.violations)
-        if errors:
+        errors: tuple[str, ...] = ()
+        if counted.violations:
+            errors = tuple(_fitting_advice(v, route) for v in counted.violations)
             route.tally[2] += 1
         identity = post_id(
             self.campaign.campaign,
