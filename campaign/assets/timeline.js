@@ -90,6 +90,16 @@ function refreshTimeline(shown) {
       timeline.observer.observe(day.section);
     }
   }
+  if (!whole) {
+    // The days on the first screen are built now, not a frame later: the page opens with posts.
+    let room = window.innerHeight + 1200 - timeline.root.getBoundingClientRect().top;
+    for (const day of DAYS) {
+      if (room <= 0) break;
+      if (!day.matched.length) continue;
+      buildDay(day);
+      room -= Math.ceil(day.matched.length / columns) * CARD_HEIGHT_GUESS;
+    }
+  }
   timeline.empty.hidden = shown !== 0;
 }
 
