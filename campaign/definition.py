@@ -104,31 +104,33 @@ def _check_secrets(facts: platforms.Platform, credentials: str | dict[str, str] 
     needed, optional = facts.secrets, facts.optional_secrets
     if not needed:
         if credentials is not None:
-            raise ValueError(f"a {facts.name} channel takes no credentials: remove the key")
+            raise ValueError(
+                f"{facts.article} {facts.name} channel takes no credentials: remove the key"
+            )
         return
     example = ", ".join(f"{role}: {facts.name.upper()}_{role.upper()}" for role in needed)
     if credentials is None:
         what = " and ".join(r.replace("_", " ") for r in needed)
         if len(needed) == 1:
             raise ValueError(
-                f"a {facts.name} channel needs credentials: the name of the environment "
+                f"{facts.article} {facts.name} channel needs credentials: the name of the environment "
                 f"variable that holds its {what}"
             )
         raise ValueError(
-            f"a {facts.name} channel needs credentials for its {what}: write credentials: "
+            f"{facts.article} {facts.name} channel needs credentials for its {what}: write credentials: "
             f"{{{example}}}"
         )
     if isinstance(credentials, str):
         if len(needed) > 1:
             raise ValueError(
-                f"a {facts.name} channel needs several secrets: write credentials: {{{example}}}"
+                f"{facts.article} {facts.name} channel needs several secrets: write credentials: {{{example}}}"
             )
         return
     unknown = sorted(set(credentials) - set(needed) - set(optional))
     if unknown:
         known = ", ".join((*needed, *optional))
         raise ValueError(
-            f"unknown credential {', '.join(unknown)} (a {facts.name} channel has: {known})"
+            f"unknown credential {', '.join(unknown)} ({facts.article} {facts.name} channel has: {known})"
         )
     missing = [role for role in needed if role not in credentials]
     if missing:

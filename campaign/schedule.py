@@ -124,14 +124,17 @@ def slots(
     quiet: QuietHours | None,
     start: date,
     end: date,
-    launch: datetime,
+    launch: datetime | None = None,
 ) -> Iterator[Slot]:
     """Every slot of one schedule entry for one audience; `launch` anchors `after` entries.
 
     Raises:
         ScheduleProblem: see `wall_times` and `resolve`; an `after` outside the window.
+        ValueError: an `after` entry without a launch.
     """
     if entry.after is not None:
+        if launch is None:
+            raise ValueError("an entry timed from the launch needs the launch")
         instant = (launch + entry.after).astimezone(UTC)
         local = instant.astimezone(zone)
         if not start <= local.date() <= end:

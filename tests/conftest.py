@@ -5,4 +5,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.redis",
     "tests.fixtures.stores",
     "tests.fixtures.celery",
+    "tests.fixtures.chromium",
 ]
