@@ -102,36 +102,28 @@ def _check_rrule(value: str) -> str:
 def _check_secrets(facts: platforms.Platform, credentials: str | dict[str, str] | None) -> None:
     """The channel names a variable for each secret its platform needs, and only those."""
     needed, optional = facts.secrets, facts.optional_secrets
+    kind = f"{facts.article} {facts.name} channel"
     if not needed:
         if credentials is not None:
-            raise ValueError(
-                f"{facts.article} {facts.name} channel takes no credentials: remove the key"
-            )
+            raise ValueError(f"{kind} takes no credentials: remove the key")
         return
     example = ", ".join(f"{role}: {facts.name.upper()}_{role.upper()}" for role in needed)
     if credentials is None:
         what = " and ".join(r.replace("_", " ") for r in needed)
         if len(needed) == 1:
             raise ValueError(
-                f"{facts.article} {facts.name} channel needs credentials: the name of the environment "
-                f"variable that holds its {what}"
+                f"{kind} needs credentials: the name of the environment variable that holds "
+                f"its {what}"
             )
-        raise ValueError(
-            f"{facts.article} {facts.name} channel needs credentials for its {what}: write credentials: "
-            f"{{{example}}}"
-        )
+        raise ValueError(f"{kind} needs credentials for its {what}: write {{{example}}}")
     if isinstance(credentials, str):
         if len(needed) > 1:
-            raise ValueError(
-                f"{facts.article} {facts.name} channel needs several secrets: write credentials: {{{example}}}"
-            )
+            raise ValueError(f"{kind} needs several secrets: write credentials: {{{example}}}")
         return
     unknown = sorted(set(credentials) - set(needed) - set(optional))
     if unknown:
         known = ", ".join((*needed, *optional))
-        raise ValueError(
-            f"unknown credential {', '.join(unknown)} ({facts.article} {facts.name} channel has: {known})"
-        )
+        raise ValueError(f"unknown credential {', '.join(unknown)} ({kind} has: {known})")
     missing = [role for role in needed if role not in credentials]
     if missing:
         raise ValueError(f"credentials needs {', '.join(missing)} too (e.g. {example})")
