@@ -147,6 +147,7 @@ def apply(
             title=campaign.title,
             max_lateness=campaign.max_lateness.total_seconds(),
             launched_at=record.launched_at.timestamp() if record else launched or now,
+            zones={name: campaign.audience_timezone(name) for name in campaign.audiences},
             channels={
                 name: route_for(channel)
                 for name, channel in delivered_channels(campaign, base).items()
