@@ -116,6 +116,7 @@ def _given(client: redis.Redis, row: Row, *, paused: bool = False, limit: int = 
         ("own", row.owner),
         ("err", row.error),
         ("ek", row.error_kind),
+        ("rt", row.retried_at),
     ):
         if value is not None:
             fields[name] = value
@@ -150,6 +151,7 @@ def _found(client: redis.Redis) -> Row:
     return Row(
         state=State(raw["st"]),
         scheduled_at=float(raw["at"]),
+        retried_at=number("rt"),
         due=due if due is not None else 0.0,
         deadline=deadline,
         lease_until=number("lease"),
@@ -243,9 +245,8 @@ def test_the_due_script_decides_as_transitions_hand_out(
     redis_store: RedisStore, redis_client: redis.Redis, paused: bool, late: bool
 ) -> None:
     now = T + (900 if late else 5)
-    for row in ROWS:
-        if row.state is not State.SCHEDULED:
-            continue
+    scheduled = [row for row in ROWS if row.state is State.SCHEDULED]
+    for row in scheduled + [replace(row, retried_at=now - 10) for row in scheduled]:
         _given(redis_client, row, paused=paused)
         step = transitions.hand_out(
             row, now, max_lateness=600, paused=paused, hold=1, requeue_after=60

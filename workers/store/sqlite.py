@@ -93,6 +93,7 @@ CREATE TABLE IF NOT EXISTS posts (
     text TEXT NOT NULL,
     state TEXT NOT NULL,
     scheduled_at REAL NOT NULL,
+    retried_at REAL,
     due REAL NOT NULL,
     deadline REAL,
     lease_until REAL,
