@@ -12,7 +12,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry as RedisRetry
 
-from campaign.errors import StoreError, UnsafeStoreError
+from campaign.errors import ConfigurationError, StoreError, UnsafeStoreError
 from tests.fixtures.plans import make_campaign, make_post, posts_at
 from workers import diff, transitions
 from workers.store import (
@@ -270,3 +270,23 @@ def test_the_reclaim_script_decides_as_transitions_reclaim(
         assert bool(handed) == (step.row is not None), moved
         found = _found(redis_client)
         assert found.deadline == (step.row.deadline if step.row else None), moved
+
+
+def test_a_claim_that_a_crash_can_lose_refuses_channels_that_cannot_resend(
+    redis_store: RedisStore, redis_client: redis.Redis
+) -> None:
+    # Given a Redis that fsyncs its append-only file once a second
+    webhook = make_campaign(platform="webhook", api_url="https://hooks.example/in")
+    post = make_post(webhook, NOW)
+    redis_client.config_set("appendfsync", "everysec")
+    try:
+        # Then a webhook campaign is refused, saying why and what to do
+        with pytest.raises(ConfigurationError, match="appendfsync always"):
+            diff.apply(redis_store, webhook, [post])
+        assert redis_store.campaigns() == []
+        # unless the operator accepts the risk; a Mastodon campaign resends by key and is fine
+        diff.apply(redis_store, webhook, [post], accept_claim_loss=True)
+        diff.apply(redis_store, make_campaign("other"), [make_post(make_campaign("other"), NOW)])
+    finally:
+        redis_client.config_set("appendfsync", "always")
+    assert redis_store.claim_loss() is None

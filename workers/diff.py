@@ -20,7 +20,7 @@ from campaign.errors import ConfigurationError, StoreError, StoreTimeout
 from campaign.post import Post
 from workers import transitions
 from workers.logging import state_change
-from workers.platforms.base import available_platforms
+from workers.platforms.base import Resend, available_platforms, client_class
 from workers.ratelimit import route_for
 from workers.store import NewPost, PlanChange, State, Store, StoredPost
 
@@ -135,6 +135,7 @@ def apply(
     *,
     launched: float | None = None,
     base: Path | None = None,
+    accept_claim_loss: bool = False,
 ) -> PlanDiff:
     """Make the store match the plan, all or nothing; applying the same plan again is a no-op.
 
@@ -144,6 +145,8 @@ def apply(
     Raises:
         StoreError: the store kept changing under us, or failed.
     """
+    _check_publishable(campaign, posts)
+    _check_durable(store, posts, accept=accept_claim_loss)
     by_id = {post.id: post for post in posts}
     conflict = None
     for _ in range(_ATTEMPTS):
@@ -242,6 +245,29 @@ def _check_publishable(campaign: Campaign, posts: Sequence[Post]) -> None:
             f"campaign {campaign.campaign!r} has posts for channels this version cannot publish "
             f"to yet: {', '.join(missing)}. Publishing supports {', '.join(sorted(available))}; "
             "preview and validate support every platform"
+        )
+
+
+def _check_durable(store: Store, posts: Sequence[Post], *, accept: bool) -> None:
+    """Refuse posts that cannot be resent safely on a store that can lose a claim in a crash:
+    the claim is what keeps a second attempt from sending them again.
+
+    Raises:
+        ConfigurationError: unless the operator accepted the risk.
+    """
+    unsafe = sorted(
+        {
+            f"{post.channel} ({post.platform})"
+            for post in posts
+            if client_class(post.platform).resend is Resend.UNSAFE
+        }
+    )
+    loss = store.claim_loss() if unsafe else None
+    if loss and not accept:
+        raise ConfigurationError(
+            f"{loss}, and {', '.join(unsafe)} cannot resend a post safely, so such a crash could "
+            "post twice: set appendfsync always (docs/delivery.md), or "
+            "CAMPAIGN_ACCEPT_CLAIM_LOSS=true to accept that"
         )
 
 

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     scheduler_tick: float = Field(default=1.0, gt=0)
     scheduler_batch: int = Field(default=100, gt=0)
 
+    # Let channels that cannot resend safely (webhook, Telegram) post through a store whose
+    # machine can lose the last claims in a crash (Redis without appendfsync always): such a
+    # crash may then send those posts twice.
+    accept_claim_loss: bool = False
+
     log_json: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # The .env file read (found by load_settings: this folder or the nearest one above).

@@ -15,6 +15,7 @@ from campaign.cli.common import (
     planned,
     print_json,
     progress_bar,
+    settings_of,
     store_of,
 )
 
@@ -72,9 +73,14 @@ def run_plan(args: argparse.Namespace) -> int:
 
 def run_apply(args: argparse.Namespace) -> int:
     from campaign.cli.common import print_diff
+    from workers.store import open_store
 
-    store = store_of(args)
-    (changes,) = apply_files(store, [args.file], progress_bar("reading stored posts"))
+    settings = settings_of(args)
+    store = open_store(settings)
+    progress = progress_bar("reading stored posts")
+    (changes,) = apply_files(
+        store, [args.file], progress, accept_claim_loss=settings.accept_claim_loss
+    )
     if args.format == "json":
         print_json(diff_json(changes, applied=True))
     else:

@@ -146,7 +146,11 @@ def planned(path: Path, store: Store) -> tuple[Plan, float]:
 
 
 def apply_files(
-    store: Store, files: Sequence[Path], progress: Callable[[int, int], None] | None = None
+    store: Store,
+    files: Sequence[Path],
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    accept_claim_loss: bool = False,
 ) -> list[PlanDiff]:
     """Apply each campaign file, all or nothing per file; the differences applied.
 
@@ -167,6 +171,7 @@ def apply_files(
                 progress,
                 launched=launched,
                 base=path.resolve().parent,
+                accept_claim_loss=accept_claim_loss,
             )
         )
     return applied

@@ -83,7 +83,7 @@ def run_run(args: argparse.Namespace) -> int:
     live = sys.stdout.isatty()
     store = open_store(settings)
     print(f"store: {store.describe()}", file=sys.stderr)
-    applied = apply_files(store, args.files)
+    applied = apply_files(store, args.files, accept_claim_loss=settings.accept_claim_loss)
     for changes in applied:
         print_diff(changes, applied=True)
     slugs = [changes.campaign for changes in applied]

@@ -174,6 +174,9 @@ class SqliteStore:
     def describe(self) -> str:
         return f"SQLite {self.path}"
 
+    def claim_loss(self) -> str | None:
+        return None  # synchronous=FULL: a committed claim is on disk
+
     def close(self) -> None:
         with self._lock:
             for connection in self._connections:
