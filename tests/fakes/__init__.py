@@ -191,6 +191,10 @@ class FakeServer:
         """One line for the echo log; subclasses say what was posted."""
         return ""
 
+    def shown_path(self, request: Request) -> str:
+        """The path as the echo log shows it; subclasses mask a secret the path carries."""
+        return request.path
+
     # -- request flow (called from the server's handler threads) --------------------------
 
     def _serve(self, request: Request) -> Reply | None:
@@ -217,7 +221,9 @@ class FakeServer:
             return
         outcome = "dropped the connection" if dropped else str(reply.status)
         detail = self.describe(request, reply)
-        line = f"{request.method} {request.path} -> {outcome}" + (f"  {detail}" if detail else "")
+        line = f"{request.method} {self.shown_path(request)} -> {outcome}" + (
+            f"  {detail}" if detail else ""
+        )
         print(line, file=self._echo, flush=True)
 
 

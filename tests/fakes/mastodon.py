@@ -28,8 +28,9 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import parse_qs
 
+import regex
+
 from campaign.locales import ISO_639_1
-from campaign.rules import measure
 from tests.fakes import FakeServer, Reply, Request
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
@@ -38,9 +39,30 @@ DEFAULT_ACCOUNT = "campaign"
 _FIRST_ID = 113_000_000_000_000_000
 
 
+# Written here from Mastodon's StatusLengthValidator, independently of campaign.rules (the code
+# under test): every http(s) URL counts as 23 characters, a remote mention `@user@domain` as
+# `@user`, and what remains is counted in extended grapheme clusters (a flag is one).
+URL_LENGTH = 23
+_URL = regex.compile(r"(?<![\w@#$])https?://[^\s<>\"]+", regex.IGNORECASE)
+_URL_TRAILING = ".,:;!?'\"*"  # punctuation that ends a sentence, not the URL
+_REMOTE_MENTION = regex.compile(
+    r"(?<![\w/=])(@[a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)@[\w-]+(?:\.[\w-]+)+", regex.IGNORECASE
+)
+
+
 def status_length(text: str) -> int:
     """The length Mastodon's StatusLengthValidator gives `text` (graphemes, each URL 23)."""
-    return measure(text, "mastodon").length
+    text = _URL.sub(_url_placeholder, text)
+    text = _REMOTE_MENTION.sub(lambda match: str(match[1]), text)
+    return len(regex.findall(r"\X", text))
+
+
+def _url_placeholder(match: regex.Match[str]) -> str:
+    url = str(match[0])
+    kept = url.rstrip(_URL_TRAILING)
+    while kept.endswith(")") and kept.count(")") > kept.count("("):
+        kept = kept[:-1].rstrip(_URL_TRAILING)  # a URL inside parentheses ends before ")"
+    return "x" * URL_LENGTH + url[len(kept) :]
 
 
 @dataclass(frozen=True)
