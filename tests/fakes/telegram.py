@@ -445,10 +445,12 @@ _TAGS = {
     "blockquote": "blockquote",
     "tg-emoji": "custom_emoji",
 }
-_ENTITY = re.compile(r"&(?:(lt|gt|amp|quot)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));")
+# A character reference as TDLib decodes it: the ";" is optional, unknown names stay as written.
+_REFERENCE = re.compile(r"&(?:#x([0-9a-fA-F]+)|#([0-9]+)|(lt|gt|amp|quot)(?![A-Za-z]));?")
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-_TAG_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*")
-_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+_ATTRIBUTE = re.compile(
+    r"""\s*(?P<name>[^\s=>]+)\s*=\s*(?:"(?P<double>[^"]*)"?|'(?P<single>[^']*)'?|(?P<token>[A-Za-z0-9.-]*))"""
+)
 
 
 def _parse(text: str, parse_mode: str | None) -> tuple[str, list[dict[str, Any]]]:
@@ -463,77 +465,118 @@ def _parse(text: str, parse_mode: str | None) -> tuple[str, list[dict[str, Any]]
 
 
 def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
-    """Telegram's HTML style: the supported tags become entities (UTF-16 offsets), the four
-    named entities and numeric ones are decoded, and anything else after `<` is an error."""
+    """Telegram's HTML style (TDLib's parse_html): the supported tags become entities with
+    UTF-16 offsets, character references are decoded, and any other `<` is an error."""
     out: list[str] = []
     entities: list[dict[str, Any]] = []
-    open_tags: list[tuple[str, int, str | None, int]] = []  # name, utf16 start, url, byte pos
+    open_tags: list[tuple[str, int, str]] = []  # name, UTF-16 offset, argument
     position = 0
     while position < len(source):
         char = source[position]
         if char == "&":
-            match = _ENTITY.match(source, position)
-            if match is None:
-                out.append("&")  # an unknown entity stays as written
-                position += 1
+            decoded = _reference(source, position)
+            if decoded is not None:
+                out.append(decoded[0])
+                position = decoded[1]
                 continue
-            named, decimal, hexadecimal = match.groups()
-            value = (
-                _NAMED[named]
-                if named
-                else chr(int(decimal or hexadecimal, 16 if hexadecimal else 10))
-            )
-            out.append(value)
-            position = match.end()
-            continue
         if char != "<":
             out.append(char)
             position += 1
             continue
         at = len(source[:position].encode())
-        end = source.find(">", position)
-        if end < 0:
-            raise TelegramError(
-                400, f"Bad Request: can't parse entities: Unclosed start tag at byte offset {at}"
-            )
-        inside = source[position + 1 : end]
-        if inside.startswith("/"):
-            name = inside[1:].strip().lower()
-            if not open_tags or open_tags[-1][0] != name:
-                expected = f'"</{open_tags[-1][0]}>"' if open_tags else "no end tag"
-                raise TelegramError(
-                    400,
-                    "Bad Request: can't parse entities: Unmatched end tag at byte offset "
-                    f'{at}, expected {expected}, found "</{name}>"',
-                )
-            tag, start, url, _ = open_tags.pop()
-            length = _utf16(out) - start
-            if length > 0:
-                entity: dict[str, Any] = {"type": _TAGS[tag], "offset": start, "length": length}
-                if url is not None:
-                    entity["url"] = url
-                entities.append(entity)
+        if source.startswith("</", position):
+            position = _end_tag(source, position, at, out, open_tags, entities)
         else:
-            found = _TAG_NAME.match(inside)
-            name = found[0].lower() if found else ""
-            if name not in _TAGS:
-                raise TelegramError(
-                    400,
-                    f'Bad Request: can\'t parse entities: Unsupported start tag "{name}" at '
-                    f"byte offset {at}",
-                )
-            href = _HREF.search(inside) if name == "a" else None
-            url = next((g for g in href.groups() if g is not None), None) if href else None
-            open_tags.append((name, _utf16(out), url, at))
-        position = end + 1
+            position = _start_tag(source, position, at, out, open_tags)
     if open_tags:
-        name = open_tags[-1][0]
-        raise TelegramError(
-            400,
-            "Bad Request: can't parse entities: Can't find end tag corresponding to start tag "
-            f'"{name}"',
-        )
+        raise _unparsable(f"Can't find end tag corresponding to start tag {open_tags[-1][0]}")
     return "".join(out), sorted(entities, key=lambda e: (e["offset"], -e["length"]))
+
+
+def _reference(source: str, position: int) -> tuple[str, int] | None:
+    match = _REFERENCE.match(source, position)
+    if match is None:
+        return None
+    hexadecimal, decimal, named = match.groups()
+    if named:
+        return _NAMED[named], match.end()
+    code = int(hexadecimal, 16) if hexadecimal else int(decimal)
+    if code == 0 or code >= 0x10FFFF or match.end() - position > 10:
+        return None
+    return chr(code), match.end()
+
+
+def _start_tag(
+    source: str, position: int, at: int, out: list[str], open_tags: list[tuple[str, int, str]]
+) -> int:
+    end = position + 1
+    while end < len(source) and not source[end].isspace() and source[end] != ">":
+        end += 1
+    if end >= len(source):
+        raise _unparsable(f"Unclosed start tag at byte offset {at}")
+    name = source[position + 1 : end].lower()
+    if name not in _TAGS:
+        raise _unparsable(f'Unsupported start tag "{name}" at byte offset {at}')
+    argument = ""
+    while True:
+        while end < len(source) and source[end].isspace():
+            end += 1
+        if end >= len(source):
+            raise _unparsable(f"Unclosed start tag at byte offset {at}")
+        if source[end] == ">":
+            break
+        match = _ATTRIBUTE.match(source, end)
+        if match is None:
+            raise _unparsable(
+                f'Expected equal sign in declaration of an attribute of the tag "{name}" at '
+                f"byte offset {at}"
+            )
+        value = next((v for v in match.group("double", "single", "token") if v is not None), "")
+        if (name, match["name"]) in (("a", "href"), ("tg-emoji", "emoji-id")):
+            argument = value
+        elif name == "span" and match["name"] == "class" and value.startswith("tg-"):
+            argument = value[3:]
+        end = match.end()
+    if name == "span" and argument != "spoiler":
+        raise _unparsable(f'Tag "span" must have class "tg-spoiler" at byte offset {at}')
+    open_tags.append((name, _utf16(out), argument))
+    return end + 1
+
+
+def _end_tag(
+    source: str,
+    position: int,
+    at: int,
+    out: list[str],
+    open_tags: list[tuple[str, int, str]],
+    entities: list[dict[str, Any]],
+) -> int:
+    if not open_tags:
+        raise _unparsable(f"Unexpected end tag at byte offset {at}")
+    end = position + 2
+    while end < len(source) and not source[end].isspace() and source[end] != ">":
+        end += 1
+    name = source[position + 2 : end].lower()
+    while end < len(source) and source[end].isspace():
+        end += 1
+    if end >= len(source) or source[end] != ">":
+        raise _unparsable(f"Unclosed end tag at byte offset {at}")
+    tag, start, argument = open_tags.pop()
+    if name and name != tag:
+        raise _unparsable(
+            f'Unmatched end tag at byte offset {at}, expected "</{tag}>", found "</{name}>"'
+        )
+    length = _utf16(out) - start
+    if length > 0:
+        entity: dict[str, Any] = {"type": _TAGS[tag], "offset": start, "length": length}
+        if tag == "a":
+            entity["url"] = argument or "".join(out)[-length:]
+        entities.append(entity)
+    return end + 1
+
+
+def _unparsable(reason: str) -> TelegramError:
+    return TelegramError(400, f"Bad Request: can't parse entities: {reason}")
 
 
 def _utf16(parts: list[str]) -> int:
