@@ -264,32 +264,36 @@ class Publisher:
         return max(named, now) if rate_limited else max(named, backoff)
 
     def _secrets(self, channel: Channel) -> dict[str, str]:
-        """The channel's secrets by role, from the environment, checked before any request.
+        return channel_secrets(channel, self.environ())
 
-        Raises:
-            ConfigurationError: one is unset, or could not be sent as it is.
-        """
-        environ = self.environ()
-        secrets = {}
-        for role, name in channel.credential_names().items():
-            secret = environ.get(name)
-            if not secret:
-                raise ConfigurationError(
-                    f"the environment variable {name} (the channel's {role.replace('_', ' ')}) "
-                    "is not set in the worker's environment or .env"
-                )
-            redact(secret)
-            if secret != secret.strip():
-                raise ConfigurationError(
-                    f"{name} starts or ends with whitespace (a trailing newline?): remove it"
-                )
-            if not secret.isprintable() or not secret.isascii():
-                raise ConfigurationError(
-                    f"{name} holds characters a token cannot have (non-ASCII or control "
-                    "characters): copy the secret again"
-                )
-            secrets[role] = secret
-        return secrets
+
+def channel_secrets(channel: Channel, environ: Mapping[str, str]) -> dict[str, str]:
+    """The channel's secrets by role, from `environ`, checked before any request; each is
+    registered for masking in log lines.
+
+    Raises:
+        ConfigurationError: one is unset, or could not be sent as it is.
+    """
+    secrets = {}
+    for role, name in channel.credential_names().items():
+        secret = environ.get(name)
+        if not secret:
+            raise ConfigurationError(
+                f"the environment variable {name} (the channel's {role.replace('_', ' ')}) "
+                "is not set in the environment or .env"
+            )
+        redact(secret)
+        if secret != secret.strip():
+            raise ConfigurationError(
+                f"{name} starts or ends with whitespace (a trailing newline?): remove it"
+            )
+        if not secret.isprintable() or not secret.isascii():
+            raise ConfigurationError(
+                f"{name} holds characters a token cannot have (non-ASCII or control "
+                "characters): copy the secret again"
+            )
+        secrets[role] = secret
+    return secrets
 
 
 @contextmanager

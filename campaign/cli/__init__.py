@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from campaign.cli import definition, delivery
+from campaign.cli import channels, definition, delivery
 from campaign.errors import CampaignError
 
 DESCRIPTION = """\
@@ -17,6 +17,7 @@ examples:
   campaign validate config/*.yaml
   campaign preview config/safe-migration.yaml --audience migrants-kg --from 2026-12-18
   campaign preview config/safe-migration.yaml --format html --output preview.html
+  campaign channels check config/safe-migration.yaml
   campaign apply config/safe-migration.yaml && campaign status safe-migration
 """
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     definition.register(commands)
     delivery.register(commands)
+    channels.register(commands)
     return parser
 
 
