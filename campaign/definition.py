@@ -46,6 +46,18 @@ _GRAPH_VERSION = re.compile(r"^v[0-9]+\.[0-9]+$")
 _TELEGRAM_CHAT = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?[0-9]+)$")
 # A Facebook Page's numeric id, or its username (letters, digits and dots).
 _FACEBOOK_PAGE = re.compile(r"^([0-9]+|[A-Za-z0-9.]+)$")
+_ACCOUNTS = {
+    "telegram": (
+        _TELEGRAM_CHAT,
+        "Telegram chat",
+        'the channel\'s public @username (e.g. "@SafeMigrationKG") or its numeric chat id',
+    ),
+    "facebook": (
+        _FACEBOOK_PAGE,
+        "Facebook Page",
+        "the Page's numeric id (Page > About > Page transparency), or its username",
+    ),
+}
 # Keys that only some platforms take (campaign.platforms says which).
 _PLATFORM_KEYS = frozenset({"parse_mode", "link_preview", "silent", "api_version"})
 
@@ -93,19 +105,15 @@ def _check_graph_version(value: str) -> str:
 
 
 def _check_account(platform: str, account: str | None) -> None:
-    """The account names what the platform's API addresses (Telegram chat, Facebook Page)."""
-    if platform == "telegram":
-        what = 'the channel\'s public @username (e.g. "@SafeMigrationKG") or its numeric chat id'
-        if account is None:
-            raise ValueError(f"a telegram channel needs account: {what}")
-        if not _TELEGRAM_CHAT.match(account):
-            raise ValueError(f"account '{account}' is not a Telegram chat: write {what}")
-    elif platform == "facebook":
-        what = "the Page's numeric id (Page > About > Page transparency), or its username"
-        if account is None:
-            raise ValueError(f"a facebook channel needs account: {what}")
-        if not _FACEBOOK_PAGE.match(account):
-            raise ValueError(f"account '{account}' is not a Facebook Page: write {what}")
+    """The account names what the platform's API addresses (a Telegram chat, a Facebook Page)."""
+    rule = _ACCOUNTS.get(platform)
+    if rule is None:
+        return
+    pattern, kind, what = rule
+    if account is None:
+        raise ValueError(f"a {platform} channel needs account: {what}")
+    if not pattern.match(account):
+        raise ValueError(f"account '{account}' is not a {kind}: write {what}")
 
 
 def _check_local_datetime(value: str) -> str:

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import parse_qs
 
-from tests.fakes import FakeServer, Reply, Request
+from tests.fakes import FakeServer, Reply, Request, token_options
 
 DEFAULT_TOKEN = "EAAGtestPageToken0123456789abcdefghijklmnopqrstuvwxyzZD"
 DEFAULT_PAGE = "SafeMigrationKG"
@@ -458,10 +458,7 @@ def main(argv: list[str] | None = None) -> None:
         "demo-page-token=SafeMigrationKG)",
     )
     args = parser.parse_args(argv)
-    tokens = dict(
-        (t.split("=", 1) if "=" in t else (t, DEFAULT_PAGE))
-        for t in args.token or ["demo-page-token"]
-    )
+    tokens = token_options(args.token, "demo-page-token", DEFAULT_PAGE)
     server = FakeFacebook(tokens=tokens, host=args.host, port=args.port, echo=sys.stdout)
     server.start()
     pages = ", ".join(f"{p.username} (id {p.id})" for p in server._pages)

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs
 import regex
 
 from campaign.locales import ISO_639_1
-from tests.fakes import FakeServer, Reply, Request
+from tests.fakes import FakeServer, Reply, Request, names_by_token, token_options
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 DEFAULT_TOKEN = "test-token"
@@ -131,14 +131,7 @@ class FakeMastodon(FakeServer):
         echo: TextIO | None = None,
     ) -> None:
         super().__init__(host=host, port=port, echo=echo)
-        if isinstance(tokens, Mapping):
-            self.accounts = dict(tokens)
-        else:
-            names = list(tokens)
-            self.accounts = {
-                token: DEFAULT_ACCOUNT if len(names) == 1 else f"{DEFAULT_ACCOUNT}{n}"
-                for n, token in enumerate(names, 1)
-            }
+        self.accounts = names_by_token(tokens, DEFAULT_ACCOUNT)
         self.max_characters = max_characters
         self.rate_limit = rate_limit
         self.rate_period = rate_period
@@ -347,10 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit", type=int, default=300, help="requests per period")
     parser.add_argument("--rate-period", type=float, default=300.0, help="seconds")
     args = parser.parse_args(argv)
-    tokens = dict(
-        (t.split("=", 1) if "=" in t else (t, DEFAULT_ACCOUNT))
-        for t in args.token or ["demo-token"]
-    )
+    tokens = token_options(args.token, "demo-token", DEFAULT_ACCOUNT)
     server = FakeMastodon(
         tokens=tokens,
         max_characters=args.max_characters,

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import parse_qs
 
-from tests.fakes import FakeServer, Reply, Request
+from tests.fakes import FakeServer, Reply, Request, names_by_token, token_options
 
 DEFAULT_TOKEN = "123456789:AAE-test-token_0123456789abcdefghij"
 DEFAULT_BOT = "CampaignTestBot"
@@ -143,14 +143,7 @@ class FakeTelegram(FakeServer):
         echo: TextIO | None = None,
     ) -> None:
         super().__init__(host=host, port=port, echo=echo)
-        if isinstance(tokens, Mapping):
-            self.bots = dict(tokens)
-        else:
-            names = list(tokens)
-            self.bots = {
-                token: DEFAULT_BOT if len(names) == 1 else f"{DEFAULT_BOT}{n}"
-                for n, token in enumerate(names, 1)
-            }
+        self.bots = names_by_token(tokens, DEFAULT_BOT)
         self.per_chat_per_minute = per_chat_per_minute
         self._clock = clock
         self._chats: list[Chat] = []
@@ -675,10 +668,7 @@ def main(argv: list[str] | None = None) -> None:
         "--rate-limit", type=int, default=20, help="messages per minute per chat (0: none)"
     )
     args = parser.parse_args(argv)
-    tokens = dict(
-        (t.split("=", 1) if "=" in t else (t, DEFAULT_BOT))
-        for t in args.token or ["123456:demo-token"]
-    )
+    tokens = token_options(args.token, "123456:demo-token", DEFAULT_BOT)
     server = FakeTelegram(
         tokens=tokens,
         chats=args.chat or [DEFAULT_CHAT],
