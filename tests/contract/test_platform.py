@@ -279,6 +279,16 @@ def throttling(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]
     yield from _started(request, tmp_path)
 
 
+def _checks(kind: type[Pair]) -> bool:
+    return client_class(kind.platform).check is not PlatformClient.check
+
+
+@pytest.fixture(params=_pairs(lambda kind: _checks(kind) and kind.wrong_secret is not None))
+def checkable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
+    """Every pair whose client can check its account without posting."""
+    yield from _started(request, tmp_path)
+
+
 def outgoing(text: str = TEXT, **fields: Any) -> Outgoing:
     defaults: dict[str, Any] = {
         "post_id": "contract0000000000001",
@@ -395,6 +405,26 @@ def test_an_answer_lost_after_the_post_was_created_is_an_unknown_outcome(
     assert networked.published() == [TEXT]
 
 
+def test_check_says_what_the_account_is_and_posts_nothing(checkable: Pair) -> None:
+    # When a channel is checked (`campaign channels check`)
+    with checkable.client() as client:
+        said = client.check()
+
+    # Then it says what the account is, and nothing was posted
+    assert said
+    assert checkable.published() == []
+
+
+def test_check_with_wrong_credentials_says_which_variable(checkable: Pair) -> None:
+    client = checkable.client(secret=checkable.wrong_secret)
+
+    with client, pytest.raises(AuthRejected) as caught:
+        client.check()
+
+    assert checkable.variable in str(caught.value)
+    assert checkable.published() == []
+
+
 FAULTS = ["success", "wrong secret", "echoing 4xx", "echoing 5xx", "slow down", "dropped", "held"]
 
 
@@ -461,7 +491,7 @@ def test_the_secret_never_appears_in_errors_reprs_or_any_log(
 
 # -- through the publisher and a real store -------------------------------------------------
 
-SETTINGS = Settings(
+SETTINGS = Settings(  # type: ignore[call-arg]  # pydantic-settings' own argument
     _env_file=None, max_attempts=3, backoff_base=1, backoff_max=2, connect_timeout=1,
     read_timeout=1,
 )  # fmt: skip

@@ -7,7 +7,8 @@
                             original status), rate limit per account with X-RateLimit-* headers
                             (Reset is ISO-8601; 429 `{"error": "Too many requests"}`, no
                             Retry-After); JSON or form bodies.
-    GET  /api/v1/statuses/:id, GET /api/v2/instance (max_characters, characters_reserved_per_url)
+    GET  /api/v1/statuses/:id, GET /api/v2/instance (max_characters, characters_reserved_per_url),
+    GET  /api/v1/accounts/verify_credentials (the token's account; 401 for a bad token)
 
 Knobs beyond `FakeServer`'s: `storm(requests, reset_in)` answers 429 with an ISO reset ahead.
 
@@ -190,6 +191,11 @@ class FakeMastodon(FakeServer):
             return Reply(200, found.to_json(self.url))
         if request.method == "GET" and request.path == "/api/v2/instance":
             return Reply(200, self._instance())
+        if request.method == "GET" and request.path == "/api/v1/accounts/verify_credentials":
+            if account is None:
+                return Reply(401, {"error": "The access token is invalid"})
+            return Reply(200, {"id": "1", "username": account, "acct": account,
+                               "url": f"{self.url}/@{account}"})  # fmt: skip
         return Reply(404, {"error": "Record not found"})
 
     def _post_status(self, request: Request, account: str) -> Reply:
