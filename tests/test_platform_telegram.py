@@ -21,7 +21,7 @@ from campaign.errors import (
 from tests.fakes.telegram import DEFAULT_CHAT, FakeTelegram, clean_text, is_empty, parse_html
 from tests.fixtures.platforms import TELEGRAM_TOKEN, channel
 from workers.platforms.base import ClientContext, NoCredentialStore, Outgoing, Published, Timeouts
-from workers.platforms.telegram import TelegramClient
+from workers.platforms.telegram import MaskBotTokens, TelegramClient
 
 MakeOutgoing = Callable[..., Outgoing]
 NOW = 1_800_000_000.0
@@ -305,6 +305,30 @@ def test_the_mask_applies_to_a_handler_on_urllib3_itself(
     # Then that handler too only ever got the masked path
     assert seen
     assert all(TELEGRAM_TOKEN not in record.getMessage() for record in seen)
+
+
+def test_the_mask_reads_the_formatted_record_and_leaves_other_paths_alone() -> None:
+    # Given records as urllib3 makes them: a format string and arguments holding the URL
+    mask = MaskBotTokens()
+    retry = logging.LogRecord(
+        "urllib3.util.retry", logging.DEBUG, "retry.py", 1,
+        "Incremented Retry for (url='%s'): %r", ("/bot42%3AAAsecret-x/getMe", "Retry(total=0)"),
+        None,
+    )  # fmt: skip
+    other = logging.LogRecord(
+        "urllib3.connectionpool", logging.DEBUG, "pool.py", 1, '"%s %s"', ("GET", "/bottles/1"),
+        None,
+    )  # fmt: skip
+
+    # When the mask sees them (it never drops a record)
+    assert mask.filter(retry)
+    assert mask.filter(other)
+
+    # Then the token is gone from the record, and a path that holds none is untouched
+    assert (
+        retry.getMessage() == "Incremented Retry for (url='/bot[redacted]/getMe'): 'Retry(total=0)'"
+    )
+    assert other.getMessage() == '"GET /bottles/1"'
 
 
 # The local server's own contract: what the other tests rely on it to enforce.

@@ -46,7 +46,8 @@ from workers.platforms.http import HttpClient, credential_names, excerpt
 log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"^[0-9]+:[A-Za-z0-9_-]+$")
-_BOT_PATH = re.compile(r"/bot[^/\s'\"]+")
+# `/bot<digits>:<rest>` in a URL path, ":" possibly percent-encoded.
+_BOT_PATH = re.compile(r"/bot[0-9]+(?::|%3[Aa])[^/\s'\"]*")
 _JSON = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
 # Every logger urllib3 (2.x) writes to; others that exist when a client is built are added.
 _URLLIB3_LOGGERS = (
