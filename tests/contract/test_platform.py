@@ -425,6 +425,21 @@ def test_check_with_wrong_credentials_says_which_variable(checkable: Pair) -> No
     assert checkable.published() == []
 
 
+@pytest.mark.parametrize("fault", ["500", "empty 2xx"])
+def test_a_check_that_fails_on_the_way_changed_nothing(checkable: Pair, fault: str) -> None:
+    # Given a server that fails the read (a check only reads)
+    if fault == "500":
+        checkable.faults.fail_next(500)
+    else:
+        checkable.faults.fail_next(200, b"")  # a 2xx without a body: not the platform speaking
+    client = checkable.client()
+
+    # When the channel is checked, Then it is worth trying again, never an unknown outcome
+    with client, pytest.raises(PublishError) as caught:
+        client.check()
+    assert not isinstance(caught.value, OutcomeUnknown)
+
+
 FAULTS = ["success", "wrong secret", "echoing 4xx", "echoing 5xx", "slow down", "dropped", "held"]
 
 
