@@ -167,6 +167,7 @@ class Publisher:
             text=claim.text,
             locale=claim.locale,
             scheduled_at=claim.scheduled_at,
+            maybe_sent=claim.maybe_sent,
         )
         for middleware in self.middleware:
             middleware.before_publish(post)
