@@ -98,6 +98,15 @@ def test_pause_stops_posting_within_one_tick_and_resume_sends_the_rest(
     )
 
 
+def test_a_worker_says_which_store_and_queue_it_serves(
+    shared_worker: Worker, shared_settings: Settings
+) -> None:
+    assert (
+        f"worker started: store Redis {shared_settings.redis_url}, keys under "
+        f"{shared_settings.key_prefix!r}, queue {shared_settings.queue}" in shared_worker.output()
+    )
+
+
 def test_a_worker_refuses_to_start_against_a_redis_that_can_evict(
     redis_server: RedisServer, redis_client: redis.Redis, start_worker: StartWorker
 ) -> None:
