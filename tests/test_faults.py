@@ -61,7 +61,7 @@ def sent(store: Store, posts: list[Post]) -> Callable[[], bool]:
 
 
 def assert_on_server_once(server: FakeMastodon, store: Store, posts: list[Post]) -> None:
-    keys = [s.idempotency_key for s in server.statuses]
+    keys = [s.idempotency_key or "" for s in server.statuses]
     assert sorted(keys) == sorted(p.id for p in posts), "each post exactly once on the server"
     by_key = {s.idempotency_key: s for s in server.statuses}
     for post in posts:

@@ -24,7 +24,7 @@ from workers.settings import Settings
 from workers.store import State, Store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-SETTINGS = Settings(_env_file=None, max_attempts=3, backoff_base=10, backoff_max=100)
+SETTINGS = Settings.model_validate({"max_attempts": 3, "backoff_base": 10, "backoff_max": 100})
 
 
 class Scripted(PlatformClient):

@@ -11,6 +11,7 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry as RedisRetry
+from redis.typing import EncodableT, FieldT
 
 from campaign.errors import ConfigurationError, StoreError, UnsafeStoreError
 from tests.fixtures.plans import make_campaign, make_post, posts_at
@@ -66,8 +67,9 @@ def test_every_key_is_under_the_prefix(redis_store: RedisStore, redis_client: re
     diff.apply(redis_store, campaign, posts_at(campaign, NOW, 3, 60))
     redis_store.pause("spring", Scope(locale="ky"), T)
 
-    assert redis_client.keys("*")
-    assert all(key.startswith("test:") for key in redis_client.keys("*"))
+    keys = [str(key) for key in redis_client.keys("*")]
+    assert keys
+    assert all(key.startswith("test:") for key in keys)
 
 
 def test_bytes_per_stored_post(redis_store: RedisStore, redis_client: redis.Redis) -> None:
@@ -105,7 +107,7 @@ def _given(client: redis.Redis, row: Row, *, paused: bool = False, limit: int = 
     """Write `row` as the ledger of one post of campaign "spring" (max_lateness 600 s)."""
     given = client.pipeline(transaction=False)
     given.flushdb()
-    fields: dict[str, str | float | int] = {
+    fields: dict[FieldT, EncodableT] = {
         "c": "spring", "m": "hello", "a": "all", "ch": "social", "loc": "ky",
         "at": row.scheduled_at, "st": str(row.state), "n": row.attempt, "tr": row.tries,
         "fin": row.finished,
@@ -141,7 +143,7 @@ def _given(client: redis.Redis, row: Row, *, paused: bool = False, limit: int = 
 
 def _found(client: redis.Redis) -> Row:
     """The row as Redis holds it after a script ran."""
-    raw = client.hgetall(f"test:post:{POST}")
+    raw = {str(k): str(v) for k, v in client.hgetall(f"test:post:{POST}").items()}
     due = client.zscore("test:schedule", POST)
     deadline = client.zscore("test:inflight", POST)
 
