@@ -15,6 +15,7 @@ from redis.typing import EncodableT, FieldT
 
 from campaign.errors import ConfigurationError, StoreError, UnsafeStoreError
 from tests.fixtures.plans import make_campaign, make_post, posts_at
+from tests.fixtures.redis import RedisServer
 from workers import diff, transitions
 from workers.store import (
     Defer,
@@ -26,8 +27,9 @@ from workers.store import (
     Sent,
     State,
     Unknown,
+    Verdict,
 )
-from workers.store.redis import RedisStore
+from workers.store.redis import RedisStore, client_for
 from workers.transitions import Row
 
 NOW = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
@@ -292,3 +294,27 @@ def test_a_claim_that_a_crash_can_lose_refuses_channels_that_cannot_resend(
     finally:
         redis_client.config_set("appendfsync", "always")
     assert redis_store.claim_loss() is None
+
+
+def test_a_claim_and_an_outcome_resent_after_a_timeout_recognise_their_first_run(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    # Given a store whose calls time out after 0.2 s, and a queued post
+    store = RedisStore(client_for(redis_server.url(), 0.2), "test:")
+    campaign = make_campaign()
+    post = make_post(campaign, NOW)
+    diff.apply(store, campaign, [post])
+    store.hand_out_due(T, batch=1, requeue_after=60, hold=1)
+
+    # When Redis stalls longer than that while the claim and then the outcome are sent
+    redis_client.execute_command("CLIENT", "PAUSE", 300, "WRITE")
+    claim = store.claim(post.id, T, owner="task-1", lease=60, resend={})
+    redis_client.execute_command("CLIENT", "PAUSE", 300, "WRITE")
+    done = store.finish(post.id, claim.attempt, T + 1, Sent("1", "https://x.test/1"))
+
+    # Then the resent calls say what the first ones did: the claim is ours, the post is sent
+    assert (claim.verdict, claim.attempt) == (Verdict.CLAIMED, 1)
+    assert done.recorded
+    assert store.post(post.id).state is State.SENT  # type: ignore[union-attr]
+    assert [e.state for e in store.history(post.id)].count(State.SENDING) == 1
+    store.close()
