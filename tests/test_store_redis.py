@@ -307,9 +307,9 @@ def test_a_claim_and_an_outcome_resent_after_a_timeout_recognise_their_first_run
     store.hand_out_due(T, batch=1, requeue_after=60, hold=1)
 
     # When Redis stalls longer than that while the claim and then the outcome are sent
-    redis_client.execute_command("CLIENT", "PAUSE", 300, "WRITE")
+    redis_client.client_pause(300, all=False)
     claim = store.claim(post.id, T, owner="task-1", lease=60, resend={})
-    redis_client.execute_command("CLIENT", "PAUSE", 300, "WRITE")
+    redis_client.client_pause(300, all=False)
     done = store.finish(post.id, claim.attempt, T + 1, Sent("1", "https://x.test/1"))
 
     # Then the resent calls say what the first ones did: the claim is ours, the post is sent
