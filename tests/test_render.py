@@ -15,7 +15,10 @@ def make_renderer(root: Path, files: dict[str, str], fallback: str | None = None
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    return Renderer(root, display_root="templates", fallback_locale=fallback)
+    return Renderer(root, display_root="templates", fallback_locale=fallback, utm=UTM)
+
+
+UTM = UtmDefaults(source=None, medium="social", campaign="safe-migration")
 
 
 def context(**extra: object) -> dict[str, object]:
@@ -23,7 +26,6 @@ def context(**extra: object) -> dict[str, object]:
         "audience": {"name": "migrants-kg", "description": ""},
         "locale": "ky",
         "platform": "telegram",
-        "_utm": UtmDefaults(source=None, medium="social", campaign="safe-migration"),
         **extra,
     }
 
