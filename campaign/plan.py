@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,7 @@ from campaign.render import Renderer, UtmDefaults
 from campaign.rules import measure
 from campaign.schedule import ScheduleProblem, Slot, slots
 from campaign.source import SourceMap, load_yaml
-from campaign.validate import parse_campaign, template_root
+from campaign.validate import check_campaign, check_template_root, parse_campaign, template_root
 
 
 @dataclass(frozen=True)
@@ -44,15 +45,30 @@ def load_campaign(path: str | Path) -> tuple[Campaign, SourceMap]:
     return parse_campaign(data, source), source
 
 
-def load_plan(path: str | Path) -> Plan:
+def load_plan(path: str | Path, *, allowed_template_roots: Sequence[Path] = ()) -> Plan:
     """Every post of a campaign file, rendered and checked against its platform's rules.
+
+    Templates must stay inside the campaign's project or one of `allowed_template_roots`.
 
     Raises:
         DefinitionError: with every problem found in the file, its templates and its posts.
     """
     path = Path(path)
-    campaign, source = load_campaign(path)
+    data, source = load_yaml(path, display=str(path))
+    checked = check_campaign(data, source)
+    problems = checked.problems
+    campaign = checked.campaign
+    if campaign is not None:
+        outside = check_template_root(campaign, path, source, allowed_template_roots)
+        if outside is not None:
+            problems, campaign = [*problems, outside], None
+    if campaign is None:
+        raise DefinitionError([p for p in problems if p.severity is Severity.ERROR])
+    # Even with errors in some parts, the valid rest is rendered: every problem in one run.
     builder = _PlanBuilder(campaign, source, path)
+    for problem in problems:
+        builder.report(problem)
+    builder.check_templates(checked.template_folders)
     with _fewer_collections():
         posts = sorted(builder.posts(), key=lambda p: (p.scheduled_at, p.audience, p.channel, p.id))
     errors = [p for p in builder.problems if p.severity is Severity.ERROR]
@@ -98,12 +114,18 @@ class _PlanBuilder:
             template_root(campaign, path),
             display_root=_display_root(path, campaign),
             fallback_locale=campaign.fallback_locale,
+            utm=UtmDefaults(
+                source=campaign.utm.source,
+                medium=campaign.utm.medium,
+                campaign=campaign.utm.campaign or campaign.campaign,
+            ),
         )
-        self._utm = UtmDefaults(
-            source=campaign.utm.source,
-            medium=campaign.utm.medium,
-            campaign=campaign.utm.campaign or campaign.campaign,
-        )
+
+    def check_templates(self, folders: list[str]) -> None:
+        """Compile every template in these folders: an unused one is checked too."""
+        for folder in folders:
+            for problem in self._renderer.check_folder(folder):
+                self.report(problem)
 
     def report(self, problem: Problem) -> None:
         if problem not in self._seen_problems:
@@ -176,11 +198,29 @@ class _PlanBuilder:
                     location = ("messages", name, "schedule", entry_index)
                     self.report(self.source.problem(location, f"message '{name}': {exc}"))
                     continue
+                self._report_moves(name, audience_name, entry_index, entry_slots)
                 for occurrence, slot in enumerate(entry_slots):
                     for route in routes:
                         post = self._post(route, slot, occurrence)
                         if post is not None:
                             yield post, entry_index
+
+    def _report_moves(
+        self, message: str, audience: str, entry_index: int, entry_slots: list[Slot]
+    ) -> None:
+        """What preview shows on each moved post (quiet hours, DST), once per kind for validate."""
+        line = self.source.line_of(("messages", message, "schedule", entry_index))
+        moves = Counter(warning for slot in entry_slots for warning in slot.warnings)
+        for warning, times in moves.items():
+            count = f" ({times} times)" if times > 1 else ""
+            self.report(
+                Problem(
+                    self.source.file,
+                    line,
+                    f"message '{message}', audience '{audience}': {warning}{count}",
+                    Severity.WARNING,
+                )
+            )
 
     def _routes(self, message_name: str, audience_name: str) -> Iterator[_Route]:
         """Each locale and channel by which a message reaches an audience, resolved once."""
@@ -217,7 +257,6 @@ class _PlanBuilder:
                     "channel": {"name": channel_name, "platform": channel.platform},
                     "platform": channel.platform,
                     "hashtags": list(message.hashtags),
-                    "_utm": self._utm,
                 }
                 # Without a link, `link` stays undefined and fails loudly under StrictUndefined.
                 if message.link is not None:
