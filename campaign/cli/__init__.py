@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from campaign.cli import definition, delivery
 from campaign.errors import CampaignError
+from campaign.terminal import printable
 
 DESCRIPTION = """\
 Social media campaigns as code: preview what will be posted, where, when and in which
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = arguments.handler(arguments)
     except CampaignError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc), keep_newlines=True)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
