@@ -31,7 +31,7 @@ from campaign.deadline import Overtime, Watchdog
 from campaign.errors import Problem, TemplateError
 from campaign.locales import language_of
 from campaign.sandbox import BoundedEnvironment, Refused, RootedLoader
-from campaign.terminal import control_characters
+from campaign.terminal import control_characters, quoted
 
 T = TypeVar("T")
 
@@ -230,6 +230,14 @@ class Renderer:
         except jinja2.UndefinedError as exc:
             raise self._error(
                 f"{exc.message}: define it in the message's vars or fix the name", exc, name
+            ) from None
+        except jinja2.TemplateNotFound as exc:  # an include or import
+            raise self._error(
+                f"template {quoted(exc.name)} not found in the template folder "
+                f"{self._display_root}/: includes name a file from there, e.g. "
+                f"{{% include '{name}' %}}",
+                exc,
+                name,
             ) from None
         except jinja2.TemplateSyntaxError as exc:  # in a template it includes
             file = self._display_file(exc.filename) if exc.filename else self.display(name)

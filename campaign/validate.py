@@ -215,7 +215,7 @@ def check_template_root(
     project = project_root(campaign_file)
     if any(root.is_relative_to(folder.resolve()) for folder in (project, *allowed)):
         return None
-    shown = os.path.relpath(root) if root.is_relative_to(Path.cwd().anchor) else str(root)
+    shown = os.path.relpath(root) if root.is_relative_to(Path.cwd()) else str(root)
     return source.problem(
         ("templates",),
         f"the template folder {shown} is outside the project {project} (after following "
