@@ -36,6 +36,7 @@ from campaign.terminal import control_characters, quoted
 T = TypeVar("T")
 
 TEMPLATE_SUFFIX = ".j2"
+MAX_MESSAGE = 500
 
 
 @dataclass(frozen=True)
@@ -259,11 +260,14 @@ class Renderer:
                 f"the text holds the control character(s) {', '.join(controls)}: remove them "
                 "from the template or its vars",
                 file=self.display(name),
+                line=_first_control_line(template.filename),
             )
         return text.strip()
 
     def _error(self, message: str, exc: BaseException, name: str) -> TemplateError:
         file, line = self._where(exc.__traceback__, name, raw=False)
+        if len(message) > MAX_MESSAGE:  # an error may quote a value of the template's making
+            message = f"{message[:MAX_MESSAGE]}… ({len(message):,} characters)"
         return TemplateError(message, file=file, line=line)
 
     def _where(
@@ -322,6 +326,21 @@ class Renderer:
             if candidate is not None and candidate not in chain:
                 chain.append(candidate)
         return chain
+
+
+def _first_control_line(filename: str | None) -> int | None:
+    """The line of a template's source that writes a control character, if it is written there
+    (rather than in a var, or as an escape like "\\x00")."""
+    if filename is None:
+        return None
+    try:
+        with open(filename, encoding="utf-8") as source:
+            for number, line in enumerate(source, start=1):
+                if control_characters(line):
+                    return number
+    except (OSError, UnicodeDecodeError):
+        pass
+    return None
 
 
 def _overtime(budget: TimeBudget, left: float, spent: dict[str, float], name: str) -> str:

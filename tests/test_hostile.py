@@ -235,6 +235,7 @@ def test_oversized_values_are_refused_with_their_size_not_echoed(corpus: Corpus)
     corpus.edit("long-template-name", "template: launch", "template: " + "w" * 300)
     corpus.edit("long-folder-name", "template: launch", "template: " + "/".join(["v" * 150] * 2))
     corpus.campaign("huge-file", BASE + "# " + "z" * 3_000_000 + "\n")
+    corpus.with_template("long-include", 'Salam\n{% include "x" * 300 %}')
 
     found = corpus.validate()
 
@@ -245,6 +246,9 @@ def test_oversized_values_are_refused_with_their_size_not_echoed(corpus: Corpus)
     )
     expect(found["long-folder-name"], "template:", "301 characters is too long")
     expect(found["huge-file"], None, "larger than 2,097,152 bytes", "move long texts")
+    expect_in_template(
+        found["long-include"], "long-include", "cannot be opened: File name too long"
+    )
     for result in found.values():
         assert all(len(line) < 1000 for line in result.lines), "a value was echoed whole"
 
@@ -441,6 +445,10 @@ def test_templates_are_deterministic_and_reach_no_internals(corpus: Corpus) -> N
         "utm-internals": ("{{ _utm }}", "'_utm' is undefined"),
         "function-repr": ("{{ range }}", "writes a function into the text"),
         "object-repr": ("{{ cycler(1, 2) }}", "writes a Cycler object into the text"),
+        "growing-context": (
+            '{% set _ = hashtags.append("x") %}{{ hashtags }}',
+            "access to attribute 'append' of 'list' object is unsafe",
+        ),
     }
     for name, (text, _) in attacks.items():
         corpus.with_template(name, "Salam\n" + text)
