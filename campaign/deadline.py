@@ -45,10 +45,10 @@ class Watchdog:
         self._running = False
         self._last_armed = 0.0
 
-    def arm(self, seconds: float) -> None:
-        """Start the clock for the calling thread."""
+    def arm(self, seconds: float, *, now: float | None = None) -> None:
+        """Start the clock for the calling thread (`now`: its `time.monotonic()`, if at hand)."""
         self._target = threading.get_ident()
-        self._last_armed = now = time.monotonic()
+        self._last_armed = now = time.monotonic() if now is None else now
         self._deadline = now + seconds  # a new float: its identity names this arming
         if not self._running:
             self._start()

@@ -151,7 +151,7 @@ class Renderer:
             TemplateError: compile error, undefined variable, sandbox violation, a bound or the
                 time budget exceeded, control characters in the text, any runtime error.
         """
-        return self._timed(name, lambda: self._render(name, context))
+        return self._timed(name, self._render, name, context)
 
     def check_folder(self, folder: str) -> list[Problem]:
         """Compile every template of a message's folder, used by a post or not yet."""
@@ -164,13 +164,13 @@ class Renderer:
             if filename.endswith(TEMPLATE_SUFFIX):
                 name = f"{folder}/{filename}"
                 try:
-                    self._timed(name, lambda name=name: self._compiled(name))  # type: ignore[misc]
+                    self._timed(name, self._compiled, name)
                 except TemplateError as exc:
                     problems.append(exc.problem())
         return problems
 
-    def _timed(self, name: str, work: Callable[[], T]) -> T:
-        """Run `work` for template `name` within what is left of its time budgets."""
+    def _timed(self, name: str, work: Callable[..., T], *arguments: Any) -> T:
+        """Run `work(*arguments)` for template `name` within what is left of its budgets."""
         failed = self._failed.get(name)
         if failed is not None:
             raise failed
@@ -182,9 +182,9 @@ class Renderer:
         )
         started = time.monotonic()
         try:
-            self._watchdog.arm(max(left, 0.0))
+            self._watchdog.arm(max(left, 0.0), now=started)
             try:
-                return work()
+                return work(*arguments)
             finally:
                 self._watchdog.disarm()
         except Overtime as exc:
