@@ -29,7 +29,7 @@ import os
 import re
 import stat
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from datetime import date, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -162,7 +162,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     # Double underscores, as in Jinja: a template may pass keyword arguments of any name.
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(getattr(__obj, "__self__", None), str | bytes):
-            _check_method(__obj, args, kwargs)
+            args = _check_method(__obj, args, kwargs)
         if not __self.is_safe_callable(__obj):
             raise SecurityError(f"{__obj!r} is not safely callable")
         result = __context.call(__obj, *args, **kwargs)
@@ -364,6 +364,8 @@ def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
 
     @jinja2.pass_context
     def bounded(context: Context, *args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], Iterator):  # `map(...) | join`: measure what it yields
+            args = (list(args[0]), *args[1:])
         _check_filter(name, args, kwargs)
         if passes == "context":
             result = function(context, *args, **kwargs)
@@ -410,8 +412,11 @@ def _check_filter(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> N
         _check_width(_argument(args, kwargs, 1, "length", 255), where)
 
 
-def _check_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Methods of text that pad, repeat or join: checked like the filters of the same name."""
+def _check_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """Methods of text that pad, repeat or join: checked like the filters of the same name.
+
+    Returns the arguments to call with (what a generator yields, as a list, to measure it).
+    """
     owner = method.__self__
     name = getattr(method, "__name__", "")
     where = f".{name}()"
@@ -422,11 +427,14 @@ def _check_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         _check_total(owner.count(b"\t" if isinstance(owner, bytes) else "\t") * tab, where)
     elif name == "replace" and isinstance(owner, str):
         _check_replace(owner, args, where)
-    elif name == "join":
-        _check_total(len(owner) * _length(_argument(args, kwargs, 0, "iterable", ())), where)
+    elif name == "join" and args:
+        items = args[0] if isinstance(args[0], Sized) else list(args[0])
+        _check_total(len(owner) * len(items), where)
+        args = (items, *args[1:])
     elif name == "translate" and args and isinstance(args[0], dict):
         longest = max((len(str(v)) for v in args[0].values() if v is not None), default=1)
         _check_total(len(owner) * longest, where)
+    return args
 
 
 def _argument(
@@ -589,6 +597,11 @@ def _writable(values: Any, where: str) -> None:
                 seen.add(id(item))
                 stack.extend(item.items() if isinstance(item, dict) else item)
             continue
+        if isinstance(item, Iterator):
+            raise Refused(
+                f"{where} writes a sequence not yet taken apart into the text: add "
+                "| join(', ') or | list"
+            )
         kind = "a function" if callable(item) else f"a {type(item).__name__} object"
         raise Refused(
             f"{where} writes {kind} into the text, which is not a value: call it, or write one "

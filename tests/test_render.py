@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -174,3 +176,39 @@ def test_an_include_through_a_link_out_of_the_folder_is_refused(tmp_path: Path) 
     (tmp_path / "root" / "m" / "link.j2").symlink_to(secret)
     with pytest.raises(TemplateError, match="leads outside the template folder"):
         renderer.render("m/ky.j2", context())
+
+
+@pytest.mark.parametrize(
+    ("template", "text"),
+    [
+        ('{{ range(3) | map("string") | join(", ") }}', "0, 1, 2"),
+        ('{{ ", ".join(["a", "b"]) }}', "a, b"),
+        ("{{ '%02d.%02d' | format(7, 3) }}", "07.03"),
+        ("{{ '[{:>4}]'.format(7) }}", "[   7]"),
+        (
+            "{% set ns = namespace(n=0) %}{% for t in tags %}{% set ns.n = ns.n + 1 %}{% endfor %}"
+            "{{ ns.n }}",
+            "2",
+        ),
+        ("{{ tags | select('ne', 'GCM') | list | join }}", "SafeMigration"),
+        ("{{ (tags + ['Migrants']) | length }} {{ 2 ** 10 }} {{ 'ab' * 2 }}", "3 1024 abab"),
+        (
+            "{{ title | truncate(9, True, '…', 0) }} {{ title | center(13) | trim }}",
+            "Safe Mig… Safe Migration",
+        ),
+        (
+            "{{ when.strftime('%d.%m.%Y') }} {{ when.year }} {{ when.tzinfo }}",
+            "18.12.2026 2026 Asia/Bishkek",
+        ),
+        ("{{ {'a': tags} | tojson }}", '{"a": ["SafeMigration", "GCM"]}'),
+    ],
+)
+def test_ordinary_templates_render_as_in_jinja(tmp_path: Path, template: str, text: str) -> None:
+    renderer = make_renderer(tmp_path, {"m/ky.j2": template})
+    when = datetime(2026, 12, 18, 10, tzinfo=ZoneInfo("Asia/Bishkek"))
+    assert (
+        renderer.render(
+            "m/ky.j2", context(tags=["SafeMigration", "GCM"], title="Safe Migration", when=when)
+        )
+        == text
+    )
