@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 
 from campaign.definition import Campaign, Channel
 from campaign.errors import DefinitionError, Problem, Severity, TemplateError
+from campaign.filters import UtmDefaults
 from campaign.locales import language_of
 from campaign.post import Post, post_id
-from campaign.render import Renderer, UtmDefaults
+from campaign.render import Renderer
 from campaign.rules import measure
 from campaign.schedule import ScheduleProblem, Slot, slots
 from campaign.source import SourceMap, load_yaml

@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jinja2
 
+from campaign.bounds import Refused
 from campaign.deadline import Overtime, Watchdog
 from campaign.errors import Problem, TemplateError
+from campaign.filters import UtmDefaults, hashtags, utm_filter
 from campaign.locales import language_of
-from campaign.sandbox import BoundedEnvironment, Refused, RootedLoader
+from campaign.sandbox import BoundedEnvironment, RootedLoader
 from campaign.terminal import control_characters, quoted
 
 T = TypeVar("T")
@@ -46,13 +46,6 @@ class Resolved:
     name: str  # relative to the template root, e.g. "launch/ky.telegram.j2"
     locale: str
     fallback_warning: str | None
-
-
-@dataclass(frozen=True)
-class UtmDefaults:
-    source: str | None
-    medium: str
-    campaign: str
 
 
 @dataclass(frozen=True)
@@ -100,7 +93,7 @@ class Renderer:
             cache_size=-1,  # every template compiled once per run, whatever the plan's size
         )
         self._environment.filters["utm"] = utm_filter(utm)
-        self._environment.filters["hashtags"] = _hashtags
+        self._environment.filters["hashtags"] = hashtags
 
     def display(self, name: str) -> str:
         """A template's path as a person would type it (relative to where the campaign lives)."""
@@ -358,51 +351,3 @@ def _overtime(budget: TimeBudget, left: float, spent: dict[str, float], name: st
         f"the campaign's templates took longer than {budget.total:g} s together: simplify "
         "the slowest ones"
     )
-
-
-def utm_filter(defaults: UtmDefaults) -> Callable[..., str]:
-    """The `utm` filter: tag a link with UTM parameters for this post; parameters already in the
-    link are kept."""
-
-    @jinja2.pass_context
-    def utm(context: jinja2.runtime.Context, url: Any) -> str:
-        if not isinstance(url, str):
-            raise Refused("|utm tags a link: give it the text of a URL, e.g. {{ link | utm }}")
-        return _tag_link(
-            url,
-            defaults.source or context["platform"],
-            defaults.medium,
-            defaults.campaign,
-            f"{context['audience']['name']}-{context['locale']}",
-        )
-
-    return utm
-
-
-@lru_cache(maxsize=4096)
-def _tag_link(url: str, source: str, medium: str, campaign: str, content: str) -> str:
-    # A campaign tags a handful of links thousands of times; URL parsing is the costly part.
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    tags = (
-        ("utm_source", source),
-        ("utm_medium", medium),
-        ("utm_campaign", campaign),
-        ("utm_content", content),
-    )
-    for key, value in tags:
-        query.setdefault(key, value)
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def _hashtags(tags: Sequence[str] | str) -> str:
-    """`["SafeMigration", "#GCM"]` -> `"#SafeMigration #GCM"` (spaces inside a tag are dropped)."""
-    tags = (tags,) if isinstance(tags, str) else tuple(tags)
-    if not all(isinstance(tag, str | int) for tag in tags):
-        raise Refused("|hashtags joins words: give it a list of words, e.g. [SafeMigration]")
-    return _joined_hashtags(tags)
-
-
-@lru_cache(maxsize=1024)
-def _joined_hashtags(tags: tuple[str, ...]) -> str:
-    return " ".join("#" + "".join(str(tag).lstrip("#").split()) for tag in tags if tag)

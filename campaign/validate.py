@@ -11,8 +11,6 @@ import copy
 import ipaddress
 import keyword
 import os
-import types
-import typing
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ from pydantic_core import ErrorDetails
 from campaign.definition import Campaign
 from campaign.errors import DefinitionError, Problem, Severity
 from campaign.fields import MAX_TEMPLATE_FOLDER, check_template_folder
+from campaign.model_errors import problem_of
 from campaign.source import SourceMap
 from campaign.terminal import quoted
 
@@ -44,8 +43,6 @@ _ONLY_FOR: dict[str, tuple[frozenset[str], str]] = {
         "an outbox needs no token",
     ),
 }
-# Errors where a value YAML read as a number, a truth value or a date should have been text.
-_WANTS_TEXT = frozenset({"string_type", "literal_error", "url_type", "enum"})
 # Names the renderer puts in every template's context; a var of the same name would be hidden.
 CONTEXT_NAMES = frozenset(
     {
@@ -103,7 +100,7 @@ def check_campaign(data: Any, source: SourceMap) -> Checked:
         campaign = Campaign.model_validate(data)
     except pydantic.ValidationError as exc:
         errors = exc.errors()
-        problems.extend(_problem(error, source) for error in errors)
+        problems.extend(problem_of(error, source) for error in errors)
     references = list(check_references(data, source))
     problems.extend(references)
     if errors or references:
@@ -323,99 +320,3 @@ def _warning(source: SourceMap, location: Sequence[str | int], message: str) -> 
 
 def _known(names: Iterable[Any]) -> str:
     return ", ".join(sorted(str(name) for name in names)) or "none"
-
-
-def _problem(error: ErrorDetails, source: SourceMap) -> Problem:
-    location = tuple(error["loc"])
-    kind = error["type"]
-    if location and location[-1] == "[key]":
-        location = location[:-1]
-        return source.problem(location, f"name {quoted(location[-1])}: {_reason(error, source)}")
-    where = _dotted(location)
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(location[:-1])
-        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-        parent = _dotted(location[:-1]) or "the top level"
-        return source.problem(location, f"unknown key {quoted(location[-1])} in {parent}{hint}")
-    if kind == "missing":
-        parent = _dotted(location[:-1]) or "the top level"
-        return source.problem(location, f"{parent} needs the key '{location[-1]}'")
-    if not where:
-        return source.problem(location, _reason(error, source))
-    return source.problem(location, f"{where}: {_reason(error, source)}")
-
-
-def _reason(error: ErrorDetails, source: SourceMap) -> str:
-    kind = error["type"]
-    value = error.get("input")
-    context = error.get("ctx", {})
-    if kind.startswith("url_"):
-        message = f"{_shown_url(value)} is not a full URL (write it as https://www.iom.int/...)"
-    elif kind == "literal_error":
-        message = f"{quoted(value)} is not allowed here; expected {context.get('expected', '')}"
-    elif kind == "string_too_long":
-        message = (
-            f"a text of {len(value):,} characters is too long here "
-            f"(at most {context.get('max_length'):,})"
-        )
-    elif kind == "dict_type":
-        message = "should be a mapping of keys (key: value, one per line)"
-    elif kind == "list_type":
-        message = "should be a list: [a, b], or one '- item' per line"
-    else:
-        message = error["msg"]
-        for prefix in ("Value error, ", "Assertion failed, "):
-            message = message.removeprefix(prefix)
-    written = source.written.get(tuple(error["loc"]))
-    if written is not None and kind in _WANTS_TEXT and "quote" not in message:
-        message += f" (YAML reads {quoted(written)} without quotes as {value!r}: put it in quotes)"
-    return message
-
-
-def _shown_url(value: Any) -> str:
-    """An invalid URL for a message, without the password it may hold."""
-    text = str(value)
-    scheme, separator, rest = text.partition("://")
-    if separator and "@" in rest.split("/", 1)[0]:
-        text = f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return quoted(text)
-
-
-def _dotted(location: Sequence[int | str]) -> str:
-    text = ""
-    for part in location:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _allowed_keys(location: Sequence[int | str]) -> list[str]:
-    """The keys the model at `location` accepts, found by walking the model's field types."""
-    model: Any = Campaign
-    for part in location:
-        if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
-            model = _inner_model(model)
-            if model is None:
-                return []
-            continue
-        field_info = model.model_fields.get(str(part))
-        if field_info is None:
-            return []
-        model = field_info.annotation
-    model = _unwrap(model)
-    if isinstance(model, type) and issubclass(model, pydantic.BaseModel):
-        return list(model.model_fields)
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    """`Audience | None` -> `Audience`; leaves containers alone."""
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        options = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return options[0] if len(options) == 1 else annotation
-    return annotation
-
-
-def _inner_model(annotation: Any) -> Any:
-    """The model held by `dict[str, Model]` or `list[Model]`, for the next step of a location."""
-    arguments = typing.get_args(_unwrap(annotation))
-    return _unwrap(arguments[-1]) if arguments else None

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from campaign.errors import TemplateError
-from campaign.render import Renderer, TimeBudget, UtmDefaults
+from campaign.filters import UtmDefaults
+from campaign.render import Renderer, TimeBudget
 
 
 def make_renderer(
