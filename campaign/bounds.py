@@ -22,6 +22,7 @@ import jinja2
 
 MAX_TEXT = 100_000  # longer than any platform's post (Facebook: 63,206)
 MAX_DIGITS = 1_000
+MAX_INDENT = 16
 T = TypeVar("T")
 MAX_BITS = int(MAX_DIGITS * math.log2(10))  # a number of MAX_DIGITS digits
 _WRITABLE = (str, int, float, Decimal, date, time, timedelta, tzinfo, range, type(None))
@@ -60,9 +61,9 @@ def check_filter(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> No
         wrap = _argument(args, kwargs, 3, "wrapstring", None) or "\n"
         _check_total(len(str(wrap)) * (len(str(value)) // max(width, 1) + 1), where)
     elif name == "tojson":
-        _check_width(_argument(args, kwargs, 1, "indent", 0) or 0, where, at_most=16)
-    elif name == "truncate":
-        _check_width(_argument(args, kwargs, 1, "length", 255), where)
+        indent = _argument(args, kwargs, 1, "indent", None)
+        if isinstance(indent, int) and indent > MAX_INDENT:
+            raise Refused(f"|tojson with an indent of {indent:,}: at most {MAX_INDENT}")
 
 
 def check_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
@@ -96,9 +97,9 @@ def _argument(
     return args[index] if len(args) > index else kwargs.get(name, default)
 
 
-def _check_width(width: Any, where: str, *, at_most: int = MAX_TEXT) -> int:
-    if isinstance(width, int) and width > at_most:
-        raise Refused(f"{where} with {width:,} would build more than {at_most:,} characters")
+def _check_width(width: Any, where: str) -> int:
+    if isinstance(width, int) and width > MAX_TEXT:
+        raise Refused(f"{where} with {width:,} would build more than {MAX_TEXT:,} characters")
     return width if isinstance(width, int) else 0
 
 
@@ -119,6 +120,7 @@ def _check_replace(text: str, args: tuple[Any, ...], where: str) -> None:
 
 
 def check_repeat(left: Any, right: Any) -> None:
+    """`a * b`: text or lists repeated, or numbers multiplied, within bounds."""
     if isinstance(left, int) and isinstance(right, int):
         if left.bit_length() + right.bit_length() > MAX_BITS:
             raise Refused(f"'*' would make a number of more than {MAX_DIGITS:,} digits")
@@ -130,6 +132,7 @@ def check_repeat(left: Any, right: Any) -> None:
 
 
 def check_power(base: Any, exponent: Any) -> None:
+    """`a ** b`: a number within MAX_DIGITS digits, found without computing it."""
     if not (isinstance(base, int) and isinstance(exponent, int)) or exponent <= 0 or abs(base) < 2:
         return  # a float result overflows at once (OverflowError) instead of growing
     if exponent * math.log2(abs(base)) > MAX_BITS:
