@@ -111,6 +111,11 @@ def load_yaml(path: Path, *, display: str | None = None) -> tuple[Any, SourceMap
 
 def _read_text(path: Path, name: str) -> str:
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():
+            # Reading a pipe without a writer, or a device, would wait or read forever.
+            raise DefinitionError(
+                [Problem(name, None, "is not a regular file (a pipe or a device): give a file")]
+            )
         with path.open("rb") as stream:
             raw = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:

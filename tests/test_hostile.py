@@ -212,12 +212,18 @@ def test_alias_bombs_are_refused_before_they_expand(corpus: Corpus) -> None:
     expect(found["laughs"], None, "aliases expand the file to more than 100,000 values")
 
 
-def test_files_that_are_not_utf8_are_named(corpus: Corpus) -> None:
+def test_files_that_are_not_utf8_text_are_named(corpus: Corpus) -> None:
     corpus.edit("latin-1", "title: Hostile input", "title: Hostile \udce9 input")
     corpus.campaign("utf-16", "")
     (corpus.root / "config" / "utf-16.yaml").write_bytes(BASE.encode("utf-16"))
     corpus.template("latin-template/ky.j2", "Caf\xe9 {{ topic }}".encode("latin-1"))
     corpus.edit("latin-template", "template: launch", "template: latin-template")
+    corpus.campaign("pipe", "")
+    (corpus.root / "config" / "pipe.yaml").unlink()
+    os.mkfifo(corpus.root / "config" / "pipe.yaml")  # no writer: reading it would wait forever
+    corpus.template("fifo-template/ky.j2", "").unlink()
+    os.mkfifo(corpus.root / "templates" / "fifo-template" / "ky.j2")
+    corpus.edit("fifo-template", "template: launch", "template: fifo-template")
 
     found = corpus.validate()
 
@@ -227,6 +233,8 @@ def test_files_that_are_not_utf8_are_named(corpus: Corpus) -> None:
         "latin-template/ky.j2" in line and "not UTF-8 text (byte 0xe9 on line 1)" in line
         for line in found["latin-template"].lines
     ), found["latin-template"].lines
+    expect(found["pipe"], None, "is not a regular file (a pipe or a device)")
+    expect(found["fifo-template"], None, "template 'fifo-template/ky.j2' is not a regular file")
 
 
 def test_oversized_values_are_refused_with_their_size_not_echoed(corpus: Corpus) -> None:
