@@ -62,12 +62,17 @@ def _tag_link(url: str, source: str, medium: str, campaign: str, content: str) -
 
 def hashtags(tags: Sequence[str] | str) -> str:
     """`["SafeMigration", "#GCM"]` -> `"#SafeMigration #GCM"` (spaces inside a tag are dropped)."""
-    tags = (tags,) if isinstance(tags, str) else tuple(tags)
-    if not all(isinstance(tag, str | int) for tag in tags):
-        raise Refused("|hashtags joins words: give it a list of words, e.g. [SafeMigration]")
-    return _joined_hashtags(tags)
+    try:
+        return _joined_hashtags((tags,) if isinstance(tags, str) else tuple(tags))
+    except TypeError:  # not a list of words (unhashable, or not iterable at all)
+        raise Refused(_NOT_WORDS) from None
 
 
 @lru_cache(maxsize=1024)
 def _joined_hashtags(tags: tuple[str, ...]) -> str:
+    if not all(isinstance(tag, str | int) for tag in tags):
+        raise Refused(_NOT_WORDS)  # a function would be written as its memory address
     return " ".join("#" + "".join(str(tag).lstrip("#").split()) for tag in tags if tag)
+
+
+_NOT_WORDS = "|hashtags joins words: give it a list of words, e.g. [SafeMigration]"
