@@ -160,7 +160,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     # Double underscores, as in Jinja: a template may pass keyword arguments of any name.
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(getattr(__obj, "__self__", None), str | bytes):
+        if isinstance(getattr(__obj, "__self__", None), (str, bytes)):
             args = check_method(__obj, args, kwargs)
         if not __self.is_safe_callable(__obj):
             raise SecurityError(f"{__obj!r} is not safely callable")
