@@ -178,7 +178,7 @@ def duration(value: Any) -> Any:
 
 def positive(value: timedelta) -> timedelta:
     if value <= timedelta(0):
-        raise ValueError(f"{value} must be longer than zero (e.g. PT1H)")
+        raise ValueError("must be longer than zero (e.g. PT1H, one hour)")
     return value
 
 

@@ -4,8 +4,8 @@ Templates are code written by people, and a campaign file may come from someone 
 trusted. Rendering one post must end soon, in little memory, the same way every time:
 
 - Jinja's immutable sandbox: no Python internals, no changing lists or dicts in place.
-- No randomness and no clock: `random` and `lipsum` are gone; dates offer their fields and
-  `strftime`, not `now()` or the machine's time zone (`astimezone()`).
+- No randomness and no clock: `random` and `lipsum` say how to pick instead; dates offer their
+  fields and `strftime`, not `now()` or the machine's time zone (`astimezone()`).
 - Every value a template builds stays within `campaign.bounds`: operators (`*`, `**`, `+`, `%`),
   padding and joining (`center`, `indent`, `format`, `replace`, `join`, `batch`, ...) are checked
   *before* they run, list and dict literals after (`[a, a]` doubled forty times).
@@ -58,7 +58,7 @@ MAX_OUTPUT = 200_000  # written by one render, counting macros and blocks
 MAX_TEMPLATE_BYTES = 1024 * 1024
 
 # Filters for HTML pages or chance, not for posts.
-_REMOVED_FILTERS = ("random", "urlize", "xmlattr", "forceescape")
+_REMOVED_FILTERS = ("urlize", "xmlattr", "forceescape")
 # Filters that only pick, count or reorder what they are given: they cannot build anything
 # larger than their input, nor write an object out, so they run unchecked (and fast).
 _PLAIN_FILTERS = frozenset(
@@ -142,7 +142,9 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.code_generator_class = _BoundedCodeGenerator
         self.template_class = _BoundedTemplate
         self.written = 0  # characters the current render wrote
-        del self.globals["lipsum"]
+        # Chance would change a text between two previews, and the post's id would not say so.
+        self.globals["lipsum"] = _by_chance
+        self.filters["random"] = _by_chance
         for name in _REMOVED_FILTERS:
             self.filters.pop(name, None)
         for name, function in list(self.filters.items()):
@@ -352,6 +354,14 @@ class _BoundedCodeGenerator(CodeGenerator):
             self.write(")")
         else:
             write(node, frame)  # only constants: as large as the template's own text
+
+
+@jinja2.pass_context  # also keeps Jinja from calling it at compile time
+def _by_chance(context: Context, *args: Any, **kwargs: Any) -> Any:
+    raise Refused(
+        "random and lipsum would give a different text in every preview: pick by the post's "
+        "number instead, e.g. {{ tips[occurrence % tips | length] }}"
+    )
 
 
 def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
