@@ -257,14 +257,16 @@ class _PlanBuilder:
             route.channel,
             slot.scheduled_at,
         )
+        template = self._renderer.display(route.template)
         for violation in counted.violations:
+            # The advice names the template to shorten, or the platform's own one to add.
             self.report(
                 Problem(
-                    self._renderer.display(route.template),
+                    template,
                     None,
                     f"post {identity} (message '{route.message}', audience '{route.audience}', "
                     f"{route.locale}, channel '{route.channel}', "
-                    f"{slot.local_time:%Y-%m-%d %H:%M %Z}): {violation}",
+                    f"{slot.local_time:%Y-%m-%d %H:%M %Z}): {violation.message(template)}",
                 )
             )
         return Post(
