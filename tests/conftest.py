@@ -4,4 +4,6 @@ pytest_plugins: list[str] = [
     "tests.fixtures.platforms",
     "tests.fixtures.redis",
     "tests.fixtures.celery",
+    "tests.fixtures.references",
+    "tests.fixtures.bluesky_pds",
 ]
