@@ -250,8 +250,8 @@ def _explain_bs(text: str) -> str:
     if newer == _bluesky_length(text):
         return ""
     return (
-        f"the server's Unicode 16 cuts conjuncts (e.g. Khmer or Myanmar ones) that newer "
-        f"Unicode keeps whole, {newer:,} graphemes by the latter"
+        "Bluesky's server (Unicode 16) cuts some conjuncts in two, e.g. Khmer ក្ក, "
+        f"that newer Unicode keeps whole ({newer:,} graphemes by that count)"
     )
 
 

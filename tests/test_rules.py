@@ -448,3 +448,13 @@ def test_counting_piece_by_piece_equals_counting_the_whole_text(seed: int) -> No
         assert rules._x_length(text) == twitter_text.weighted_length(text), repr(text)
         assert rules._mastodon_length_by_piece(text) == rules._mastodon_length(text), repr(text)
         assert rules._bluesky_length_by_piece(text) == rules._bluesky_length(text), repr(text)
+
+
+def test_bluesky_explains_a_count_that_newer_unicode_would_make_smaller() -> None:
+    # Given 151 Khmer conjuncts: 302 graphemes for the PDS (Unicode 16), 151 for Unicode 17
+    (violation,) = measure("ក្ក" * 151, "bluesky").violations
+
+    assert violation.problem == (
+        "302/300 graphemes on Bluesky: Bluesky's server (Unicode 16) cuts some conjuncts in "
+        "two, e.g. Khmer ក្ក, that newer Unicode keeps whole (151 graphemes by that count)"
+    )

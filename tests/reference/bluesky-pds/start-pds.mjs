@@ -40,3 +40,10 @@ async function stop() {
 }
 process.once('SIGTERM', stop)
 process.once('SIGINT', stop)
+
+// Stop too when the test run that started us dies without stopping us (killed, timed out):
+// we are then adopted by another process, and nothing else would ever stop us.
+const parent = process.ppid
+setInterval(() => {
+  if (process.ppid !== parent) stop()
+}, 1000).unref()
