@@ -257,9 +257,9 @@ class _PlanBuilder:
             route.channel,
             slot.scheduled_at,
         )
-        template = self._renderer.display(route.template)
         for violation in counted.violations:
             # The advice names the template to shorten, or the platform's own one to add.
+            template = self._renderer.display(route.template)
             self.report(
                 Problem(
                     template,

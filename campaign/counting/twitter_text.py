@@ -89,4 +89,6 @@ def weigh(text: str) -> Weighed:
 
 def is_valid(text: str) -> bool:
     """Whether X accepts the text whatever its length: not empty, no invalid character."""
-    return bool(text) and INVALID.search(text) is None
+    if text.isascii():
+        return bool(text)
+    return "\ufffe" not in text and "\ufeff" not in text and "\uffff" not in text
