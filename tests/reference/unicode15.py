@@ -26,8 +26,7 @@ def install() -> Path:
 
 
 def _install(target: Path) -> None:
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", target]
-    cache.run([*pip, WHEEL], what=f"pip install {WHEEL}")
+    cache.pip_install(target, WHEEL)
 
 
 def unassigned() -> set[int]:
