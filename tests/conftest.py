@@ -6,4 +6,6 @@ pytest_plugins: list[str] = [
     "tests.fixtures.stores",
     "tests.fixtures.celery",
     "tests.fixtures.chromium",
+    "tests.fixtures.references",
+    "tests.fixtures.bluesky_pds",
 ]
