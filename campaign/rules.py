@@ -20,6 +20,7 @@ import regex
 
 from campaign.counting import graphemes, mastodon, telegram, twitter_text
 from campaign.definition import PLATFORMS_WITH_CONFIGURABLE_LIMIT
+from campaign.platforms import PLATFORMS
 
 
 @dataclass(frozen=True)
@@ -63,24 +64,23 @@ class Measure:
     violations: tuple[Violation, ...]
 
 
-_NAMES = {
-    "mastodon": "Mastodon",
-    "bluesky": "Bluesky",
-    "telegram": "Telegram",
-    "facebook": "Facebook",
-    "x": "X",
-    "webhook": "the webhook",
-    "outbox": "the outbox",
-}
+_NAMES = {name: facts.display for name, facts in PLATFORMS.items()}
 # "an x-specific template" is read "an ex-specific"; the other names take "a".
-_ARTICLE = {"x": "an", "outbox": "an"}
+_ARTICLE = {name: facts.article for name, facts in PLATFORMS.items()}
+
+
+def _limit(platform: str) -> int:
+    limit = PLATFORMS[platform].limit
+    assert limit is not None, f"{platform} has a limit"
+    return limit
+
 
 _X_LIMIT = twitter_text.MAX_WEIGHTED_LENGTH
-_MASTODON_LIMIT = 500
-_BLUESKY_GRAPHEMES = 300
+_MASTODON_LIMIT = _limit("mastodon")
+_BLUESKY_GRAPHEMES = _limit("bluesky")
 _BLUESKY_BYTES = 3000
-_TELEGRAM_LIMIT = 4096
-_FACEBOOK_LIMIT = 63206
+_TELEGRAM_LIMIT = _limit("telegram")
+_FACEBOOK_LIMIT = _limit("facebook")
 _SHORTEN = "shorten the text"
 
 
