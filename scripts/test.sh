@@ -1,8 +1,9 @@
 #!/usr/bin/env sh
 # The project's test command: formatting, lint, types, then the test suite.
 # The suite starts its own redis-server and drives headless Chromium, which it checks with
-# axe-core (installed by the tests with npm into a cache); on a Debian machine where we are
-# root, missing tools are installed from Debian's packages.
+# axe-core (installed by the tests with npm into a cache), and reads docker-compose.yml with a
+# compose implementation (`config` needs no engine); on a Debian machine where we are root,
+# missing tools are installed from Debian's packages.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,8 @@ missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v npm >/dev/null 2>&1 || missing="$missing npm"
+command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 ||
+  missing="$missing docker-compose"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing$missing from Debian's packages"
