@@ -154,7 +154,7 @@ class OnePassStore:
 def run_one_pass(heartbeat: Path, *, down: bool = False) -> None:
     stop = threading.Event()
     store = OnePassStore(stop, down=down)
-    settings = Settings(_env_file=None, scheduler_heartbeat=heartbeat)
+    settings = Settings.model_validate({"scheduler_heartbeat": heartbeat})
     Scheduler(store, Queue(), settings).run(stop)  # type: ignore[arg-type]
 
 
