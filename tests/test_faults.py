@@ -63,7 +63,7 @@ def sent(store: Store, posts: list[Post]) -> Callable[[], bool]:
 
 
 def assert_on_server_once(server: FakeMastodon, store: Store, posts: list[Post]) -> None:
-    keys = [s.idempotency_key for s in server.statuses]
+    keys = [s.idempotency_key or "" for s in server.statuses]
     assert sorted(keys) == sorted(p.id for p in posts), "each post exactly once on the server"
     by_key = {s.idempotency_key: s for s in server.statuses}
     for post in posts:
@@ -262,3 +262,33 @@ def test_a_connection_dropped_after_the_status_was_created_leaves_one_status(
     assert_on_server_once(mastodon_server, delivery_store, posts)
     assert len(mastodon_server.requests) == 2
     assert delivery_store.post(posts[0].id).attempts == 2  # type: ignore[union-attr]
+
+
+def test_a_post_that_may_be_out_and_then_meets_only_server_errors_ends_unknown(
+    shared_worker: Worker,
+    shared_settings: Settings,
+    delivery_store: Store,
+    mastodon_server: FakeMastodon,
+    start_scheduler: StartScheduler,
+) -> None:
+    # Given a server that creates the status but drops the answer, then fails every retry
+    mastodon_server.drop_after_create(1)
+    start_scheduler(shared_settings)
+    (post,) = apply_soon(delivery_store, mastodon_server, count=1)
+    eventually(lambda: len(mastodon_server.statuses) == 1, 15, "the status created")
+    for _ in range(shared_settings.max_attempts):
+        mastodon_server.fail_next(502)
+
+    # When the post is retried until the publisher gives up
+    eventually(
+        lambda: delivery_store.post(post.id).state is State.UNKNOWN,  # type: ignore[union-attr]
+        30,
+        "the post given up",
+    )
+
+    # Then it is unknown, never failed "worth retrying": the status is on the server
+    assert len(mastodon_server.statuses) == 1
+    stored = delivery_store.post(post.id)
+    assert stored is not None
+    assert stored.attempts == shared_settings.max_attempts
+    assert "check the platform" in (stored.error or "")
