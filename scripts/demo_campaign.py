@@ -2,7 +2,8 @@
 
     python scripts/demo_campaign.py --out /tmp/demo [--in 20] [--every 10] [--api-url URL]
 
-It writes DIR/demo.yaml (three posts, in Kyrgyz, Russian and English, at each of three times)
+It writes DIR/mastodon-demo.yaml (campaign `mastodon-demo`, not to be confused with
+config/demo.yaml's `demo`: three posts, in Kyrgyz, Russian and English, at each of three times)
 and its templates, for a Mastodon-compatible server at --api-url (the local one from the tests by
 default), with the token read from DEMO_MASTODON_TOKEN. Times are written in Asia/Bishkek local
 time, like a real campaign file, so the run also shows the local-to-UTC conversion.
@@ -16,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ZONE = ZoneInfo("Asia/Bishkek")
+FILE = "mastodon-demo.yaml"
 WHEN = "{{ local_time.strftime('%H:%M:%S') }}"
 TEXTS = {
     "ky": "Коопсуз миграция: жөнөй электе документтериңизди текшериңиз. " + WHEN,
@@ -43,10 +45,10 @@ def main() -> None:
     schedule = "".join(f'      - at: "{t:%Y-%m-%d %H:%M:%S}"\n' for t in times)
 
     arguments.out.mkdir(parents=True, exist_ok=True)
-    (arguments.out / "demo.yaml").write_text(
+    (arguments.out / FILE).write_text(
         f"""\
 # A demo campaign written by scripts/demo_campaign.py at {datetime.now(ZONE):%Y-%m-%d %H:%M:%S %Z}.
-campaign: demo
+campaign: mastodon-demo
 title: Safe Migration demo
 timezone: Asia/Bishkek
 start: {first.date()}
@@ -73,7 +75,7 @@ messages:
     for locale, text in TEXTS.items():
         (folder / f"{locale}.j2").write_text(text + "\n", encoding="utf-8")
     print(
-        f"wrote {arguments.out / 'demo.yaml'}: posts due at "
+        f"wrote {arguments.out / FILE}: posts due at "
         + ", ".join(f"{t:%H:%M:%S}" for t in times)
         + " Asia/Bishkek"
     )

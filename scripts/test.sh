@@ -1,7 +1,8 @@
 #!/usr/bin/env sh
 # The project's test command: formatting, lint, types, then the test suite.
 # The suite starts its own redis-server and drives headless Chromium, which it checks with
-# axe-core; on a Debian machine where we are root, missing tools are installed from Debian's
+# axe-core, and reads docker-compose.yml with a compose implementation (`config` needs no
+# engine); on a Debian machine where we are root, missing tools are installed from Debian's
 # packages (with g++ and make, which build the Bluesky PDS's SQLite module). The platforms'
 # reference implementations (Node 22 from PyPI, twitter-text and the Bluesky PDS from npm)
 # and axe-core are installed into ~/.cache/campaign-scheduler once.
@@ -14,6 +15,8 @@ command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v npm >/dev/null 2>&1 || missing="$missing npm"
 command -v g++ >/dev/null 2>&1 || missing="$missing g++"
 command -v make >/dev/null 2>&1 || missing="$missing make"
+command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 ||
+  missing="$missing docker-compose"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing$missing from Debian's packages"

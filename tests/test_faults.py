@@ -36,11 +36,13 @@ KILLED = -9
 
 
 def worker_commands(document: str) -> list[str]:
-    """Every `celery -A workers worker` command with options in a document, spaces normalised."""
+    """Every `celery -A workers worker` command with options in a document, spaces normalised
+    (up to a shell redirection or `&` that follows it: those are not the worker's options)."""
     path = ROOT / document
     if path.suffix == ".yml":
         return [" ".join(yaml.safe_load(path.read_text())["services"]["worker"]["command"].split())]
-    found = re.findall(r"celery -A workers worker --[^`\n]*", path.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8")
+    found = re.findall(r"celery -A workers worker --[^`\n<>&|;]*", text)
     return [" ".join(command.split()) for command in found]
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from campaign.errors import StoreError
 from tests.fixtures.plans import make_campaign, make_post, posts_at
 from workers import diff
 from workers.scheduler import Scheduler
@@ -125,3 +128,64 @@ def test_the_loop_outlives_a_redis_that_is_down() -> None:
     thread.join(timeout=5)
 
     assert not thread.is_alive()
+
+
+class OnePassStore:
+    """A store with nothing due that stops the loop after one pass; `down` fails that pass."""
+
+    def __init__(self, stop: threading.Event, *, down: bool = False) -> None:
+        self.stop = stop
+        self.down = down
+
+    def hand_out_due(self, now: float, **_: object) -> list[object]:
+        if self.down:
+            self.stop.set()
+            raise StoreError("Redis is unreachable")
+        return []
+
+    def reclaim(self, now: float, **_: object) -> list[object]:
+        return []
+
+    def next_wakeup(self) -> float | None:
+        return None
+
+    def wait(self, seconds: float) -> None:
+        self.stop.set()
+
+
+def run_one_pass(heartbeat: Path, *, down: bool = False) -> None:
+    stop = threading.Event()
+    store = OnePassStore(stop, down=down)
+    settings = Settings.model_validate({"scheduler_heartbeat": heartbeat})
+    Scheduler(store, Queue(), settings).run(stop)  # type: ignore[arg-type]
+
+
+def test_each_pass_touches_the_heartbeat_file(tmp_path: Path) -> None:
+    # Given a heartbeat file last touched long ago
+    heartbeat = tmp_path / "scheduler.alive"
+    heartbeat.touch()
+    os.utime(heartbeat, (0, 0))
+
+    # When the scheduler makes a pass
+    run_one_pass(heartbeat)
+
+    # Then the file is new again, for a healthcheck reading its age
+    assert heartbeat.stat().st_mtime > 0
+
+
+def test_a_pass_that_cannot_reach_the_store_leaves_the_heartbeat_to_age(tmp_path: Path) -> None:
+    heartbeat = tmp_path / "scheduler.alive"
+    heartbeat.touch()
+    os.utime(heartbeat, (0, 0))
+
+    run_one_pass(heartbeat, down=True)
+
+    assert heartbeat.stat().st_mtime == 0
+
+
+def test_a_heartbeat_that_cannot_be_written_is_a_warning_not_a_stop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run_one_pass(tmp_path / "missing" / "scheduler.alive")
+
+    assert "cannot touch the heartbeat file" in caplog.text

@@ -299,17 +299,17 @@ def test_a_claim_that_a_crash_can_lose_refuses_channels_that_cannot_resend(
 def test_a_claim_and_an_outcome_resent_after_a_timeout_recognise_their_first_run(
     redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
-    # Given a store whose calls time out after 0.2 s, and a queued post
-    store = RedisStore(client_for(redis_server.url(), 0.2), "test:")
+    # Given a store whose calls time out after 1 s, and a queued post
+    store = RedisStore(client_for(redis_server.url(), 1.0), "test:")
     campaign = make_campaign()
     post = make_post(campaign, NOW)
     diff.apply(store, campaign, [post])
     store.hand_out_due(T, batch=1, requeue_after=60, hold=1)
 
     # When Redis stalls longer than that while the claim and then the outcome are sent
-    redis_client.client_pause(300, all=False)
+    redis_client.client_pause(1200, all=False)
     claim = store.claim(post.id, T, owner="task-1", lease=60, resend={})
-    redis_client.client_pause(300, all=False)
+    redis_client.client_pause(1200, all=False)
     done = store.finish(post.id, claim.attempt, T + 1, Sent("1", "https://x.test/1"))
 
     # Then the resent calls say what the first ones did: the claim is ours, the post is sent

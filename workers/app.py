@@ -33,6 +33,9 @@ def create_app(settings: Settings) -> DeliveryApp:
         # A message is acknowledged after the task returns; a worker killed mid-task gives it back.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # A post that ended failed is a FAILURE (workers/tasks.py), already in the ledger:
+        # acknowledge it, never hand the message back for Celery to run again.
+        task_acks_on_failure_or_timeout=True,
         # The ack of a task cannot reach a lost broker; the ledger decides what a redelivery does.
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_prefetch_multiplier=1,

@@ -8,7 +8,9 @@ have been lost (queued but never claimed, or sending past its lease) is sent aga
 conditional claim is the gate.
 
 Between passes the scheduler sleeps until the next post is due, at most one tick, and wakes
-early when `apply` or `resume` changes the schedule.
+early when `apply` or `resume` changes the schedule. With `scheduler_heartbeat` set, it touches
+that file after every pass that reached the store, so a healthcheck can tell a live loop by
+the file's age.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Scheduler:
         self.send = send
         self.settings = settings
         self.clock = clock
+        self._heartbeat_failed = False
 
     def run_once(self) -> float:
         """One pass; returns how long to sleep before the next one."""
@@ -84,6 +87,7 @@ class Scheduler:
             try:
                 pause = self.run_once()
                 failures = 0
+                self._beat()
                 if pause > 0:
                     self.store.wait(pause)
             except StoreError as exc:
@@ -91,3 +95,17 @@ class Scheduler:
                 delay = min(self.settings.scheduler_tick * failures, 5.0)
                 log.warning("store unavailable (%s); retrying in %.1f s", exc, delay)
                 stop.wait(delay)
+
+    def _beat(self) -> None:
+        """Touch the heartbeat file; a failure is logged once (the healthcheck then says it)."""
+        path = self.settings.scheduler_heartbeat
+        if path is None:
+            return
+        try:
+            path.touch()
+        except OSError as exc:
+            if not self._heartbeat_failed:
+                log.warning("cannot touch the heartbeat file %s: %s", path, exc.strerror or exc)
+            self._heartbeat_failed = True
+        else:
+            self._heartbeat_failed = False

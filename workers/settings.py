@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     # The scheduler sleeps until the next due post, but never longer than this.
     scheduler_tick: float = Field(default=1.0, gt=0)
     scheduler_batch: int = Field(default=100, gt=0)
+    # A file the scheduler touches after every pass, for a healthcheck to read its age.
+    scheduler_heartbeat: Path | None = None
 
     # Let channels that cannot resend safely (webhook, Telegram) post through a store whose
     # machine can lose the last claims in a crash (Redis without appendfsync always): such a

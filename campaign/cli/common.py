@@ -111,8 +111,8 @@ def local(moment: datetime, zone: str) -> str:
     """A UTC instant as a person in `zone` reads it: 2026-12-18 10:00 +06:00."""
     when = moment.astimezone(ZoneInfo(zone))
     offset = when.strftime("%z")
-    seconds = ":%S" if when.second else ""
-    return f"{when:%Y-%m-%d %H:%M}{seconds} {offset[:3]}:{offset[3:]}"
+    shown = f"{when:%Y-%m-%d %H:%M:%S}" if when.second else f"{when:%Y-%m-%d %H:%M}"
+    return f"{shown} {offset[:3]}:{offset[3:]}"
 
 
 def utc(moment: datetime | None) -> str | None:
