@@ -85,9 +85,10 @@ class HttpClient(PlatformClient):
         appear in one."""
         return self._exchange(HttpRequest("POST", url, body, dict(headers), what))
 
-    def _exchange(self, request: HttpRequest) -> requests.Response:
-        """Send `request` through the auth flow; a 2xx response, or a `PublishError`."""
-        flow = self.auth.auth_flow(request)
+    def _exchange(self, request: HttpRequest, auth: Auth | None = None) -> requests.Response:
+        """Send `request` through the auth flow (the client's, unless `auth` is given); a 2xx
+        response, or a `PublishError`."""
+        flow = (auth or self.auth).auth_flow(request)
         signed = next(flow)
         while True:
             response = self._send(signed)
