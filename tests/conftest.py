@@ -2,6 +2,7 @@
 
 pytest_plugins: list[str] = [
     "tests.fixtures.platforms",
+    "tests.fixtures.bluesky",
     "tests.fixtures.redis",
     "tests.fixtures.stores",
     "tests.fixtures.celery",
