@@ -3,6 +3,7 @@
 pytest_plugins: list[str] = [
     "tests.fixtures.platforms",
     "tests.fixtures.bluesky",
+    "tests.fixtures.x",
     "tests.fixtures.redis",
     "tests.fixtures.stores",
     "tests.fixtures.celery",
