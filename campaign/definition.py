@@ -102,34 +102,28 @@ def _check_rrule(value: str) -> str:
 def _check_secrets(facts: platforms.Platform, credentials: str | dict[str, str] | None) -> None:
     """The channel names a variable for each secret its platform needs, and only those."""
     needed, optional = facts.secrets, facts.optional_secrets
+    kind = f"{facts.article} {facts.name} channel"
     if not needed:
         if credentials is not None:
-            raise ValueError(f"a {facts.name} channel takes no credentials: remove the key")
+            raise ValueError(f"{kind} takes no credentials: remove the key")
         return
     example = ", ".join(f"{role}: {facts.name.upper()}_{role.upper()}" for role in needed)
     if credentials is None:
         what = " and ".join(r.replace("_", " ") for r in needed)
         if len(needed) == 1:
             raise ValueError(
-                f"a {facts.name} channel needs credentials: the name of the environment "
-                f"variable that holds its {what}"
+                f"{kind} needs credentials: the name of the environment variable that holds "
+                f"its {what}"
             )
-        raise ValueError(
-            f"a {facts.name} channel needs credentials for its {what}: write credentials: "
-            f"{{{example}}}"
-        )
+        raise ValueError(f"{kind} needs credentials for its {what}: write {{{example}}}")
     if isinstance(credentials, str):
         if len(needed) > 1:
-            raise ValueError(
-                f"a {facts.name} channel needs several secrets: write credentials: {{{example}}}"
-            )
+            raise ValueError(f"{kind} needs several secrets: write credentials: {{{example}}}")
         return
     unknown = sorted(set(credentials) - set(needed) - set(optional))
     if unknown:
         known = ", ".join((*needed, *optional))
-        raise ValueError(
-            f"unknown credential {', '.join(unknown)} (a {facts.name} channel has: {known})"
-        )
+        raise ValueError(f"unknown credential {', '.join(unknown)} ({kind} has: {known})")
     missing = [role for role in needed if role not in credentials]
     if missing:
         raise ValueError(f"credentials needs {', '.join(missing)} too (e.g. {example})")
@@ -277,15 +271,19 @@ class Channel(Model):
 
 
 class ScheduleEntry(Model):
-    """One local date-time (`at`) or a recurrence (`rrule`), in each audience's local time."""
+    """One local date-time (`at`), a recurrence (`rrule`), both in each audience's local time,
+    or a moment after the campaign's launch (`after`, an ISO 8601 duration such as PT30S)."""
 
     at: LocalDateTime | None = None
     rrule: RRule | None = None
+    after: timedelta | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ScheduleEntry:
-        if (self.at is None) == (self.rrule is None):
-            raise ValueError("a schedule entry needs exactly one of 'at' or 'rrule'")
+        if sum(value is not None for value in (self.at, self.rrule, self.after)) != 1:
+            raise ValueError("a schedule entry needs exactly one of 'at', 'rrule' or 'after'")
+        if self.after is not None and self.after < timedelta(0):
+            raise ValueError(f"after must not be negative, got {self.after}")
         return self
 
 

@@ -1,10 +1,15 @@
-"""The HTML preview: one self-contained page showing a campaign's posts as platform-styled cards.
+"""The HTML preview: one self-contained page to review a campaign and sign it off.
 
-Every card is rendered here, so the page reads without JavaScript and in a screenshot; the inline
-script (assets/preview.js) only filters by audience, language and platform, reading and writing
-the filter state in the URL fragment (`#audience=migrants-kg&locale=ky`). The page loads nothing:
-style, script and icons are inlined, and its Content-Security-Policy allows no other source and
-only the page's own script (by hash), so a post text can never add executable markup.
+The page holds its posts once, as compact JSON, and the inline script (assets/*.js) builds the
+three views from it: a timeline of post cards by local day (a large campaign's days are built
+as they scroll into view, so 10,000 posts open in well under two seconds), a month calendar, and
+the language matrix (which message reaches which audience in which language). Filters by
+audience, language and platform, and the view, live in the URL fragment
+(`#view=calendar&audience=migrants-kg&locale=ky`). Summary tiles and errors are plain markup.
+
+The page loads nothing: style, script and icons are inlined, and its Content-Security-Policy
+allows no other source and only the page's own script (by hash). Post texts are inserted as
+text, never parsed as markup, and the JSON cannot close its script element.
 """
 
 from __future__ import annotations
@@ -14,15 +19,19 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from campaign.coverage import Route, Status, cells, gaps
+from campaign.post import Post
+
 # platform -> (display name, badge content, social actions under the text as (icon, label)).
 # Badges are letters or generic icons: recognisable by colour and shape, no copied trademarks.
-_PLATFORMS: dict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = {
+PLATFORMS: dict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = {
     "mastodon": ("Mastodon", "M", (("reply", ""), ("boost", ""), ("star", ""), ("bookmark", ""))),
     "bluesky": ("Bluesky", "B", (("reply", ""), ("boost", ""), ("heart", ""))),
     "telegram": ("Telegram", "#plane", ()),
@@ -31,7 +40,6 @@ _PLATFORMS: dict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = {
     "webhook": ("Webhook", "#braces", ()),
     "outbox": ("Outbox", "#tray", ()),
 }
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = (
     "January",
     "February",
@@ -47,45 +55,59 @@ _MONTHS = (
     "December",
 )
 _FILTER_KEYS = (("audience", "Audience"), ("locale", "Language"), ("platform", "Platform"))
-# Links first, so a `#` or `@` inside a URL stays part of the link.
-_TOKEN = re.compile(
-    r"(?P<url>https?://[^\s<>\"'`]+)"
-    r"|(?P<tag>(?<![\w#&])#\w+)"
-    r"|(?P<mention>(?<![\w@/])@\w[\w.-]*(?:@[\w-]+(?:\.[\w-]+)+)?)"
-)
-_URL_TRAILING = ".,;:!?'\")]}…»"
-_NEAR_LIMIT = 0.9
+# The script's parts, in the order they are joined into the page's one script.
+_SCRIPTS = ("cards.js", "timeline.js", "calendar.js", "matrix.js", "page.js")
+_STATUS_CODE = {Status.PRESENT: 0, Status.FALLBACK: 1, Status.MISSING: 2}
+_SHOWN_PROBLEMS = 12
 _ASSETS = Path(__file__).with_name("assets")
 # html.escape's table. Not imported: `campaign` has no __init__.py, so `mypy campaign/html.py`
 # takes this file for the stdlib `html` module and `from html import escape` for a self-import.
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+_PROBLEM = re.compile(r"^(?P<where>[^\s:]+(?::\d+)?): (?P<what>.*)$", re.DOTALL)
+_POST_ID = re.compile(r"\bpost ([0-9a-z]{20})\b")
 
 
-def render_html(posts: Sequence[Mapping[str, Any]], *, title: str, campaign: str) -> str:
-    """One self-contained HTML document previewing `posts` (the preview's JSON objects)."""
-    css, js = _asset("preview.css"), _asset("preview.js")
-    main = _summary(posts) + _filters(posts) + _days(posts) if posts else _empty_campaign()
+@dataclass(frozen=True)
+class Page:
+    """What one preview page shows: the selected posts and routes of a plan, and its errors."""
+
+    title: str
+    campaign: str
+    posts: Sequence[Post]
+    routes: Sequence[Route] = ()
+    problems: Sequence[str] = ()  # the plan's errors, as `file:line: message`
+    template_root: str = ""
+
+
+def render_html(page: Page) -> str:
+    """One self-contained HTML document previewing `page`."""
+    css, js = _asset("preview.css"), _script()
     csp = (
         f"default-src 'none'; style-src '{_sha256(css)}'; script-src '{_sha256(js)}'; "
         "base-uri 'none'; form-action 'none'"
     )
+    body = _problems(page.problems) + (
+        _summary(page) + _app(page) if page.posts or page.routes else _empty_campaign()
+    )
+    root = f" · templates in <code>{_t(page.template_root)}</code>" if page.template_root else ""
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{_a(csp)}">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{_t(csp)}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="referrer" content="no-referrer">\n'
         '<meta name="color-scheme" content="light">\n'
-        f"<title>{_t(title)} · preview</title>\n<style>{css}</style>\n</head>\n<body>\n"
+        f"<title>{_t(page.title)} · preview</title>\n<style>{css}</style>\n</head>\n<body>\n"
         f"{_asset('icons.svg')}"
+        '<a class="skip" href="#views">Skip to the posts</a>\n'
         '<header class="top"><div class="wrap">'
-        '<p class="eyebrow">Campaign preview</p>'
-        f"<h1>{_t(title)}</h1>"
-        f'<p class="slug"><code>{_t(campaign)}</code></p>'
-        f'</div></header>\n<main class="wrap">\n{main}</main>\n'
-        '<footer class="wrap foot">Generated by <code>campaign preview</code>. Nothing has been '
-        "posted; this page loads nothing from the network.</footer>\n"
-        f'<script type="application/json" id="campaign-posts">{_script_json(posts)}</script>\n'
-        f"<script>{js}</script>\n</body>\n</html>\n"
+        '<p class="eyebrow">Campaign preview · nothing has been posted</p>'
+        f"<h1>{_t(page.title)}</h1>"
+        f'<p class="slug"><code>{_t(page.campaign)}</code>{root}</p>'
+        f'</div></header>\n<main class="wrap" id="main">\n{body}</main>\n'
+        '<footer class="wrap foot">Generated by <code>campaign preview</code>. This page loads '
+        "nothing from the network.</footer>\n"
+        f'<script type="application/json" id="campaign-data">{_script_json(_data(page))}'
+        f"</script>\n<script>{js}</script>\n</body>\n</html>\n"
     )
 
 
@@ -96,252 +118,269 @@ def _asset(name: str) -> str:
     return (_ASSETS / name).read_text(encoding="utf-8")
 
 
+@cache
+def _script() -> str:
+    """The page's one script: its parts share one strict scope and leak nothing to `window`."""
+    parts = "\n".join(_asset(name) for name in _SCRIPTS)
+    return f'(() => {{\n"use strict";\n{parts}\n}})();\n'
+
+
 def _sha256(source: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode()
 
 
 def _t(value: object) -> str:
-    """Text or attribute content, escaped as `html.escape(quote=True)` does."""
+    """Text or attribute content (attributes always double-quoted), as html.escape does."""
     return str(value).translate(_ESCAPES)
-
-
-_a = _t  # Attribute values: always double-quoted, and `"` is escaped.
 
 
 def _icon(name: str, cls: str = "i") -> str:
     return f'<svg class="{cls}" aria-hidden="true"><use href="#i-{name}"></use></svg>'
 
 
-def _script_json(posts: Sequence[Mapping[str, Any]]) -> str:
+def _script_json(data: object) -> str:
     """JSON safe inside <script>: no `<`, `>` or `&` can end the element or start a comment."""
-    text = json.dumps([dict(p) for p in posts], ensure_ascii=False)
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
         text = text.replace(char, code)
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def _local(post: Mapping[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(post["local_time"]))
+class _Table:
+    """A list of distinct values, each named by its index: the page's JSON says each once."""
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def __call__(self, value: str) -> int:
+        index = self._index.get(value)
+        if index is None:
+            index = self._index[value] = len(self.values)
+            self.values.append(value)
+        return index
 
 
-def _over(post: Mapping[str, Any]) -> bool:
-    limit = post.get("limit")
-    return limit is not None and int(post["length"]) > int(limit)
+def _data(page: Page) -> dict[str, Any]:
+    """The page's data, compact: each post is an array of numbers naming shared strings.
+
+    post: [id, utc seconds, utc offset seconds, audience, locale, channel, message, template,
+           text, length, limit or -1, [warning notes], [error notes]]
+    route: [message, audience, locale, channel, status 0 present | 1 fallback | 2 missing,
+            template or -1, written-in locale or -1, posts, failed, refused]
+    """
+    audiences, locales, channels, messages = _Table(), _Table(), _Table(), _Table()
+    templates, texts, notes = _Table(), _Table(), _Table()
+    platform_of: dict[str, str] = {}
+    zone_of: dict[str, str] = {}
+    # Each local day lists its posts in publishing order (the UTC instant), whatever the zone.
+    ordered = sorted(page.posts, key=lambda p: (p.scheduled_at, p.audience, p.locale, p.channel))
+    posts = []
+    for post in ordered:
+        platform_of[post.channel] = post.platform
+        zone_of.setdefault(post.audience, post.timezone)
+        offset = post.local_time.utcoffset()
+        posts.append(
+            [
+                post.id,
+                int(post.scheduled_at.timestamp()),
+                int(offset.total_seconds()) if offset is not None else 0,
+                audiences(post.audience),
+                locales(post.locale),
+                channels(post.channel),
+                messages(post.message),
+                templates(post.template),
+                texts(post.text),
+                post.length,
+                -1 if post.limit is None else post.limit,
+                [notes(w) for w in post.warnings],
+                [notes(e) for e in post.errors],
+            ]
+        )
+    routes = []
+    for route in page.routes:
+        platform_of.setdefault(route.channel, route.platform)
+        routes.append(
+            [
+                messages(route.message),
+                audiences(route.audience),
+                locales(route.locale),
+                channels(route.channel),
+                _STATUS_CODE[route.status],
+                -1 if route.template is None else templates(route.template),
+                -1 if route.written_in is None else locales(route.written_in),
+                route.posts,
+                route.failed,
+                route.refused,
+            ]
+        )
+    return {
+        "audiences": audiences.values,
+        "zones": [zone_of.get(a, "") for a in audiences.values],
+        "locales": locales.values,
+        "channels": channels.values,
+        "platforms": [platform_of[c] for c in channels.values],
+        "messages": messages.values,
+        "templates": templates.values,
+        "texts": texts.values,
+        "notes": notes.values,
+        "posts": posts,
+        "routes": routes,
+        "platformInfo": {name: list(info) for name, info in PLATFORMS.items()},
+    }
 
 
-def _summary(posts: Sequence[Mapping[str, Any]]) -> str:
-    days = sorted({_local(p).date() for p in posts})
-    warned = sum(1 for p in posts if p["warnings"])
-    over = sum(1 for p in posts if _over(p))
-    platforms = len({p["platform"] for p in posts})
+def _problems(problems: Sequence[str]) -> str:
+    """The plan's errors, first: a preview with errors cannot be applied as it is."""
+    if not problems:
+        return ""
+    n = len(problems)
+    items = [_problem_item(p) for p in problems]
+    shown = "".join(items[:_SHOWN_PROBLEMS])
+    rest = (
+        f"<details><summary>{n - _SHOWN_PROBLEMS} more</summary><ul>"
+        + "".join(items[_SHOWN_PROBLEMS:])
+        + "</ul></details>"
+        if n > _SHOWN_PROBLEMS
+        else ""
+    )
+    return (
+        '<section class="problems" aria-labelledby="problems-title">'
+        f'<h2 id="problems-title">{_icon("cross")}{n} error{"s" * (n != 1)}: '
+        "<code>campaign apply</code> refuses this campaign until they are fixed</h2>"
+        f"<ul>{shown}</ul>{rest}</section>\n"
+    )
+
+
+def _problem_item(problem: str) -> str:
+    match = _PROBLEM.match(problem)
+    if match is None:
+        return f"<li>{_t(problem)}</li>"
+    # A post the error names is one click away: its card in the timeline.
+    what = _POST_ID.sub(r'<a href="#post-\1">post \1</a>', _t(match["what"]))
+    return f"<li><code>{_t(match['where'])}</code> {what}</li>"
+
+
+def _summary(page: Page) -> str:
+    posts = page.posts
+    days = sorted({p.local_time.date() for p in posts})
+    warned = sum(1 for p in posts if p.warnings)
+    refused = sum(1 for p in posts if p.errors)
+    platforms = len({p.platform for p in posts})
+    missing = sum(len(g.locales) for g in gaps(cells(page.routes)))
     tiles = [
-        ("Posts", len(posts), _date_span(days[0], days[-1]), ""),
-        (
-            "Audiences",
-            len({p["audience"] for p in posts}),
-            _list_of(p["audience"] for p in posts),
-            "",
-        ),
-        ("Languages", len({p["locale"] for p in posts}), _list_of(p["locale"] for p in posts), ""),
+        ("Posts", len(posts), _date_span(days[0], days[-1]) if days else "none", ""),
+        ("Audiences", len({p.audience for p in posts}), _list_of(p.audience for p in posts), ""),
+        ("Languages", len({p.locale for p in posts}), _list_of(p.locale for p in posts), ""),
         (
             "Channels",
-            len({p["channel"] for p in posts}),
+            len({p.channel for p in posts}),
             f"on {platforms} platform{'s' * (platforms != 1)}",
             "",
         ),
-        (
-            "With warnings",
-            warned,
-            "to review" if warned else "nothing to check",
-            " warn" if warned else " ok",
-        ),
+        ("With warnings", warned, "to review" if warned else "nothing to check", _level(warned)),
         (
             "Over the limit",
-            over,
-            "will be refused" if over else "all fit",
-            " bad" if over else " ok",
+            refused,
+            "will be refused" if refused else "all fit",
+            _level(refused, " bad"),
+        ),
+        (
+            "Language gaps",
+            missing,
+            "not in the audience's language" if missing else "every language served",
+            _level(missing, " bad"),
         ),
     ]
     items = "".join(
-        f'<div class="tile{cls}"><span class="tile-n">{_t(n)}</span>'
+        f'<li class="tile{cls}"><span class="tile-n">{_t(n)}</span>'
         f'<span class="tile-label">{_t(label)}</span>'
-        + (f'<span class="tile-note">{_t(note)}</span>' if note else "")
-        + "</div>"
+        f'<span class="tile-note">{_t(note)}</span></li>'
         for label, n, note, cls in tiles
     )
-    return f'<section class="summary" aria-label="Summary">{items}</section>\n'
+    return f'<ul class="summary" aria-label="Summary">{items}</ul>\n'
 
 
-def _filters(posts: Sequence[Mapping[str, Any]]) -> str:
+def _level(count: int, bad: str = " warn") -> str:
+    return bad if count else " ok"
+
+
+def _app(page: Page) -> str:
+    """The view switcher, the filters and the (empty) views the script fills."""
+    tabs = "".join(
+        f'<button type="button" role="tab" id="tab-{key}" aria-controls="view-{key}" '
+        f'aria-selected="{"true" if key == "timeline" else "false"}" '
+        f'tabindex="{0 if key == "timeline" else -1}">{_icon(icon)}{label}</button>'
+        for key, label, icon in (
+            ("timeline", "Timeline", "list"),
+            ("calendar", "Calendar", "calendar"),
+            ("matrix", "Languages", "grid"),
+        )
+    )
+    panels = "".join(
+        f'<section class="view" id="view-{key}" role="tabpanel" aria-labelledby="tab-{key}" '
+        f'tabindex="-1"{"" if key == "timeline" else " hidden"}></section>'
+        for key in ("timeline", "calendar", "matrix")
+    )
+    total = len(page.posts)
+    return (
+        '<div class="app" id="views" tabindex="-1">'
+        '<div class="toolbar" id="toolbar" hidden>'
+        f'<div class="tabs" role="tablist" aria-label="Views">{tabs}</div>'
+        '<button type="button" class="filter-toggle" id="filter-toggle" aria-expanded="false" '
+        f'aria-controls="filters">{_icon("filter")}Filters</button>'
+        f'<p class="count" id="count" aria-live="polite">{total} of {total} posts shown</p>'
+        "</div>\n"
+        + _filters(page)
+        + '<noscript><p class="no-script">This preview builds its views with JavaScript, which '
+        "is turned off: turn it on for this file, or read "
+        "<code>campaign preview --format table</code>.</p></noscript>\n" + panels + "</div>\n"
+    )
+
+
+def _filters(page: Page) -> str:
     groups = []
     for key, legend in _FILTER_KEYS:
-        counts = Counter(str(p[key]) for p in posts)
+        counts = Counter(str(getattr(p, key)) for p in page.posts)
         chips = "".join(
             f'<label class="chip{_platform_class(value) if key == "platform" else ""}">'
-            f'<input type="checkbox" data-key="{key}" value="{_a(value)}" checked>'
+            f'<input type="checkbox" data-key="{key}" value="{_t(value)}" checked>'
             + (_badge(value) if key == "platform" else "")
             + f"<span>{_t(_platform_name(value) if key == 'platform' else value)}</span>"
-            f'<span class="chip-n">{n}</span></label>'
+            f'<span class="chip-n" aria-label="{n} posts">{n}</span></label>'
             for value, n in sorted(counts.items())
         )
         groups.append(
             f'<fieldset><legend>{legend}</legend><div class="chips">{chips}</div></fieldset>'
         )
-    total = len(posts)
     return (
         '<section class="filters" id="filters" aria-label="Filters" hidden>'
         + "".join(groups)
         + '<div class="filter-actions">'
-        f'<p class="count" id="count" aria-live="polite">{total} of {total} posts shown</p>'
+        '<label class="search">'
+        f'{_icon("search")}<span class="sr">Search the texts</span>'
+        '<input type="search" id="search" placeholder="Search the texts" '
+        'autocomplete="off" spellcheck="false"></label>'
         '<label class="chip chip-warn"><input type="checkbox" id="only-warnings">'
-        f"{_icon('warn')}<span>Only posts with warnings</span></label>"
+        f"{_icon('warn')}<span>Only with warnings</span></label>"
+        '<label class="chip chip-bad"><input type="checkbox" id="only-errors">'
+        f"{_icon('cross')}<span>Only over the limit</span></label>"
         '<button type="button" id="show-all">Show all</button></div></section>\n'
-        '<div class="no-match" id="no-match" hidden><p>No posts match these filters.</p></div>\n'
     )
-
-
-def _days(posts: Sequence[Mapping[str, Any]]) -> str:
-    by_day: dict[date, list[Mapping[str, Any]]] = {}
-    for post in posts:
-        by_day.setdefault(_local(post).date(), []).append(post)
-    sections = []
-    for day in sorted(by_day):
-        # Time order is the order of publishing (the UTC instant), whatever each audience's zone.
-        cards = sorted(
-            by_day[day],
-            key=lambda p: (str(p["scheduled_at"]), p["audience"], p["locale"], p["channel"]),
-        )
-        n = len(cards)
-        sections.append(
-            f'<section class="day" data-day="{day.isoformat()}">'
-            f'<h2 class="day-head"><time class="sheet" datetime="{day.isoformat()}">'
-            f'<span class="sheet-month">{_MONTHS[day.month - 1][:3]}</span>'
-            f'<span class="sheet-day">{day.day}</span>'
-            f'<span class="sheet-dow">{_DAYS[day.weekday()][:3]}</span></time>'
-            f'<span class="day-title">{_long_date(day)}'
-            f'<span class="day-count" data-total="{n}">{n} post{"s" * (n != 1)}</span></span>'
-            f'</h2><div class="cards">{"".join(_card(p) for p in cards)}</div></section>\n'
-        )
-    return "".join(sections)
-
-
-def _card(post: Mapping[str, Any]) -> str:
-    platform = str(post["platform"])
-    local = _local(post)
-    warnings: list[str] = [str(w) for w in post["warnings"]]
-    state = (" has-warnings" if warnings else "") + (" over" if _over(post) else "")
-    clock = local.strftime("%H:%M")
-    offset = local.strftime("%z")
-    utc_offset = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
-    actions = _PLATFORMS.get(platform, ("", "", ()))[2]
-    return (
-        f'<article class="card{_platform_class(platform)}{state}" id="post-{_a(post["id"])}" '
-        f'data-id="{_a(post["id"])}" data-audience="{_a(post["audience"])}" '
-        f'data-locale="{_a(post["locale"])}" data-platform="{_a(platform)}" '
-        f'data-warnings="{len(warnings)}">'
-        f'<header class="card-head">{_badge(platform)}<span class="who">'
-        f'<span class="channel">{_t(post["channel"])}</span>'
-        f'<span class="platform-name">{_t(_platform_name(platform))}'
-        + ('<span class="flag">Too long</span>' if _over(post) else "")
-        + "</span></span>"
-        f'<time class="when" datetime="{_a(post["local_time"])}" '
-        f'title="{_a(post["scheduled_at"])} (UTC)">{clock}</time></header>'
-        f'<div class="text" lang="{_a(post["locale"])}" dir="auto" data-time="{clock}">'
-        f"{_rich_text(str(post['text']))}</div>"
-        + (
-            '<div class="actions" aria-hidden="true">'
-            + "".join(f"<span>{_icon(icon)}{_t(label)}</span>" for icon, label in actions)
-            + "</div>"
-            if actions
-            else ""
-        )
-        + '<dl class="meta">'
-        f"<div><dt>{_icon('people')}Audience</dt><dd>{_t(post['audience'])}</dd></div>"
-        f"<div><dt>{_icon('globe')}Language</dt><dd>{_t(post['locale'])}</dd></div>"
-        f"<div><dt>{_icon('clock')}Local time</dt><dd>{local:%Y-%m-%d} {clock} "
-        f'<span class="tz">{_t(post["timezone"])} ({utc_offset})</span></dd></div></dl>'
-        + _length(int(post["length"]), post.get("limit"))
-        + (
-            '<ul class="warnings">'
-            + "".join(f"<li>{_icon('warn')}<span>{_t(w)}</span></li>" for w in warnings)
-            + "</ul>"
-            if warnings
-            else ""
-        )
-        + f'<footer class="card-foot"><span>message <code>{_t(post["message"])}</code></span>'
-        f'<code class="pid">{_t(post["id"])}</code></footer></article>'
-    )
-
-
-def _length(length: int, limit: object) -> str:
-    if limit is None:
-        return (
-            f'<div class="length none"><span class="length-label">{length:,} characters'
-            '<span class="length-note">no fixed limit</span></span></div>'
-        )
-    cap = int(str(limit))
-    ratio = length / cap if cap > 0 else float(length > 0)
-    level = "over" if length > cap else "near" if ratio >= _NEAR_LIMIT else "ok"
-    note = f"{length - cap:,} over" if level == "over" else f"{cap - length:,} left"
-    width = f"{min(ratio, 1.0) * 100:.1f}"
-    return (
-        f'<div class="length {level}" title="{length:,} of {cap:,} characters">'
-        f'<span class="length-label">{length:,} / {cap:,}<span class="length-note">{note}</span>'
-        '</span><svg class="bar" viewBox="0 0 100 6" preserveAspectRatio="none" '
-        'aria-hidden="true"><rect class="bar-track" width="100" height="6"></rect>'
-        f'<rect class="bar-fill" width="{width}" height="6"></rect></svg></div>'
-    )
-
-
-def _rich_text(text: str) -> str:
-    """Escaped text with visible links (http/https only) and highlighted hashtags and mentions."""
-    out: list[str] = []
-    pos = 0
-    for match in _TOKEN.finditer(text):
-        out.append(_t(text[pos : match.start()]))
-        token, tail = match.group(), ""
-        if match.lastgroup == "url":
-            token, tail = _trim_url(token)
-            out.append(
-                f'<a href="{_a(token)}" target="_blank" rel="noopener noreferrer nofollow">'
-                f"{_t(token)}</a>"
-            )
-        else:
-            out.append(f'<span class="{match.lastgroup}">{_t(token)}</span>')
-        out.append(_t(tail))
-        pos = match.end()
-    out.append(_t(text[pos:]))
-    return "".join(out)
-
-
-def _trim_url(url: str) -> tuple[str, str]:
-    """Split trailing punctuation off a URL; a closing bracket stays when the URL opened one."""
-    end = len(url)
-    while end and url[end - 1] in _URL_TRAILING:
-        closing = url[end - 1]
-        opening = {")": "(", "]": "[", "}": "{"}.get(closing)
-        if opening and url[:end].count(opening) >= url[:end].count(closing):
-            break
-        end -= 1
-    return url[:end], url[end:]
 
 
 def _platform_class(platform: str) -> str:
-    return f" p-{platform}" if platform in _PLATFORMS else " p-other"
+    return f" p-{platform}" if platform in PLATFORMS else " p-other"
 
 
 def _platform_name(platform: str) -> str:
-    return _PLATFORMS[platform][0] if platform in _PLATFORMS else platform
+    return PLATFORMS[platform][0] if platform in PLATFORMS else platform
 
 
 def _badge(platform: str) -> str:
-    mark = _PLATFORMS[platform][1] if platform in _PLATFORMS else platform[:1].upper()
+    mark = PLATFORMS[platform][1] if platform in PLATFORMS else platform[:1].upper()
     inner = _icon(mark[1:], "i badge-i") if mark.startswith("#") else _t(mark)
     return f'<span class="badge" aria-hidden="true">{inner}</span>'
-
-
-def _long_date(day: date) -> str:
-    return f"{_DAYS[day.weekday()]}, {day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 def _date_span(first: date, last: date) -> str:
@@ -370,4 +409,4 @@ def _empty_campaign() -> str:
     )
 
 
-__all__ = ["render_html"]
+__all__ = ["PLATFORMS", "Page", "render_html"]

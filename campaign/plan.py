@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from campaign.definition import Campaign, Channel
+from campaign.coverage import Route, Status
+from campaign.definition import Audience, Campaign, Channel
 from campaign.errors import DefinitionError, Problem, Severity, TemplateError
 from campaign.locales import language_of
 from campaign.post import Post, post_id
-from campaign.render import Renderer, UtmDefaults
+from campaign.render import TEMPLATE_SUFFIX, Renderer, UtmDefaults
 from campaign.rules import measure
 from campaign.schedule import ScheduleProblem, Slot, slots
 from campaign.source import SourceMap, load_yaml
@@ -25,12 +27,19 @@ from campaign.validate import parse_campaign, template_root
 
 @dataclass(frozen=True)
 class Plan:
-    """A valid campaign and its posts, sorted by time. `warnings` are worth a look, not fatal."""
+    """A campaign and its posts, sorted by time. `warnings` are worth a look, not fatal.
+
+    A plan with `errors` can be shown (every post that could be rendered, including those its
+    platform would refuse, and `routes` saying which are missing) but never applied.
+    """
 
     campaign: Campaign
     posts: list[Post]
     warnings: list[Problem]
     source: Path
+    errors: list[Problem] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)  # every route, in campaign order
+    template_root: str = ""  # as a person would type it; post templates are relative to it
 
 
 def load_campaign(path: str | Path) -> tuple[Campaign, SourceMap]:
@@ -44,21 +53,43 @@ def load_campaign(path: str | Path) -> tuple[Campaign, SourceMap]:
     return parse_campaign(data, source), source
 
 
-def load_plan(path: str | Path) -> Plan:
+def load_plan(path: str | Path, *, launched_at: datetime | None = None) -> Plan:
     """Every post of a campaign file, rendered and checked against its platform's rules.
+
+    `launched_at` anchors schedule entries written relative to the launch (`after:`): when the
+    campaign was first applied; None means not launched yet, shown as if launched now.
 
     Raises:
         DefinitionError: with every problem found in the file, its templates and its posts.
     """
+    plan = build_plan(path, launched_at=launched_at)
+    if plan.errors:
+        raise DefinitionError(plan.errors)
+    return plan
+
+
+def build_plan(path: str | Path, *, launched_at: datetime | None = None) -> Plan:
+    """Every post that can be rendered, with every problem found: what a preview shows.
+
+    Raises:
+        DefinitionError: when the campaign file itself is invalid (then there is no plan).
+    """
     path = Path(path)
     campaign, source = load_campaign(path)
-    builder = _PlanBuilder(campaign, source, path)
+    builder = _PlanBuilder(campaign, source, path, launched_at)
     with _fewer_collections():
         posts = sorted(builder.posts(), key=lambda p: (p.scheduled_at, p.audience, p.channel, p.id))
     errors = [p for p in builder.problems if p.severity is Severity.ERROR]
-    if errors:
-        raise DefinitionError(errors)
-    return Plan(campaign, posts, builder.problems, path)
+    warnings = [p for p in builder.problems if p.severity is not Severity.ERROR]
+    return Plan(
+        campaign,
+        posts,
+        warnings,
+        path,
+        errors=errors,
+        routes=builder.routes(),
+        template_root=_display_root(path, campaign),
+    )
 
 
 @contextmanager
@@ -89,9 +120,13 @@ def _display_root(path: Path, campaign: Campaign) -> str:
 class _PlanBuilder:
     """Expands one campaign into posts, collecting problems instead of stopping at the first."""
 
-    def __init__(self, campaign: Campaign, source: SourceMap, path: Path) -> None:
+    def __init__(
+        self, campaign: Campaign, source: SourceMap, path: Path, launched_at: datetime | None
+    ) -> None:
         self.campaign = campaign
         self.source = source
+        self.launched = launched_at is not None
+        self.launch = (launched_at or datetime.now(UTC)).replace(microsecond=0)
         self.problems: list[Problem] = []
         self._seen_problems: set[Problem] = set()
         self._renderer = Renderer(
@@ -104,6 +139,36 @@ class _PlanBuilder:
             medium=campaign.utm.medium,
             campaign=campaign.utm.campaign or campaign.campaign,
         )
+        # Every route as resolved, and its tally [posts, failed, refused], for the matrix.
+        self._resolved: dict[tuple[str, str, str, str], Route] = {}
+        self._tallies: dict[tuple[str, str, str, str], list[int]] = {}
+
+    def routes(self) -> list[Route]:
+        """Every route of the campaign, with what became of its posts."""
+        routes = []
+        for key, route in self._resolved.items():
+            posts, failed, refused = self._tallies[key]
+            routes.append(
+                Route(
+                    route.message,
+                    route.audience,
+                    route.locale,
+                    route.channel,
+                    route.platform,
+                    route.status,
+                    route.template,
+                    route.written_in,
+                    posts=posts,
+                    failed=failed,
+                    refused=refused,
+                )
+            )
+        return routes
+
+    def _record(self, route: Route) -> list[int]:
+        key = (route.message, route.audience, route.locale, route.channel)
+        self._resolved[key] = route
+        return self._tallies.setdefault(key, [0, 0, 0])
 
     def report(self, problem: Problem) -> None:
         if problem not in self._seen_problems:
@@ -156,12 +221,37 @@ class _PlanBuilder:
                     f"(existing: {', '.join(self._renderer.folders()) or 'none'})",
                 )
             )
+            for audience_name in message.audiences or list(self.campaign.audiences):
+                for locale, channel_name, channel in self._pairs(audience_name):
+                    self._record(
+                        Route(
+                            name,
+                            audience_name,
+                            locale,
+                            channel_name,
+                            channel.platform,
+                            Status.MISSING,
+                            None,
+                            None,
+                        )
+                    )
             return
         for audience_name in message.audiences or list(self.campaign.audiences):
             routes = list(self._routes(name, audience_name))
             audience = self.campaign.audiences[audience_name]
             zone = ZoneInfo(self.campaign.audience_timezone(audience_name))
             for entry_index, entry in enumerate(message.schedule):
+                if entry.after is not None and not self.launched:
+                    self.report(
+                        Problem(
+                            self.source.file,
+                            self.source.line_of(("messages", name, "schedule", entry_index)),
+                            f"message '{name}' is timed from the campaign's launch (its first "
+                            "apply or run); not launched yet, its times are shown as if "
+                            "launched now",
+                            Severity.WARNING,
+                        )
+                    )
                 try:
                     entry_slots = list(
                         slots(
@@ -170,6 +260,7 @@ class _PlanBuilder:
                             quiet=audience.quiet_hours,
                             start=self.campaign.start,
                             end=self.campaign.end,
+                            launch=self.launch,
                         )
                     )
                 except ScheduleProblem as exc:
@@ -186,55 +277,85 @@ class _PlanBuilder:
         """Each locale and channel by which a message reaches an audience, resolved once."""
         message = self.campaign.messages[message_name]
         audience = self.campaign.audiences[audience_name]
+        for locale, channel_name, channel in self._pairs(audience_name):
+            try:
+                resolved = self._renderer.resolve(
+                    message.template,
+                    audience=audience_name,
+                    locale=locale,
+                    platform=channel.platform,
+                )
+            except TemplateError as exc:
+                self.report(exc.problem())
+                self._record(
+                    Route(
+                        message_name,
+                        audience_name,
+                        locale,
+                        channel_name,
+                        channel.platform,
+                        Status.MISSING,
+                        None,
+                        None,
+                    )
+                )
+                continue
+            tally = self._record(
+                Route(
+                    message_name,
+                    audience_name,
+                    locale,
+                    channel_name,
+                    channel.platform,
+                    Status.FALLBACK if resolved.fallback_warning else Status.PRESENT,
+                    resolved.name,
+                    resolved.locale,
+                )
+            )
+            warnings: tuple[str, ...] = ()
+            if resolved.fallback_warning:
+                folder = self._renderer.display(message.template)
+                self.report(Problem(folder, None, resolved.fallback_warning, Severity.WARNING))
+                if resolved.locale in audience.locales:
+                    continue  # the audience already gets the post in that language
+                warnings = (resolved.fallback_warning,)
+            context: dict[str, Any] = {
+                **message.vars,
+                "campaign": {"id": self.campaign.campaign, "title": self.campaign.title},
+                "audience": {"name": audience_name, "description": audience.description},
+                "locale": locale,
+                "language": language_of(locale),
+                "channel": {"name": channel_name, "platform": channel.platform},
+                "platform": channel.platform,
+                "hashtags": list(message.hashtags),
+                "_utm": self._utm,
+            }
+            # Without a link, `link` stays undefined and fails loudly under StrictUndefined.
+            if message.link is not None:
+                context["link"] = str(message.link)
+            yield _Route(
+                message=message_name,
+                audience=audience_name,
+                locale=locale,
+                channel=channel_name,
+                platform=channel.platform,
+                max_length=channel.max_length,
+                timezone=self.campaign.audience_timezone(audience_name),
+                template=resolved.name,
+                written_in=resolved.locale,
+                context=context,
+                warnings=warnings,
+                tally=tally,
+            )
+
+    def _pairs(self, audience_name: str) -> Iterator[tuple[str, str, Channel]]:
+        """Each locale of an audience with each of its channels that takes that locale."""
+        audience: Audience = self.campaign.audiences[audience_name]
         for locale in audience.locales:
             for channel_name in audience.channels:
                 channel = self.campaign.channels[channel_name]
-                if channel.locales is not None and not _serves(channel, locale):
-                    continue
-                try:
-                    resolved = self._renderer.resolve(
-                        message.template,
-                        audience=audience_name,
-                        locale=locale,
-                        platform=channel.platform,
-                    )
-                except TemplateError as exc:
-                    self.report(exc.problem())
-                    continue
-                warnings: tuple[str, ...] = ()
-                if resolved.fallback_warning:
-                    folder = self._renderer.display(message.template)
-                    self.report(Problem(folder, None, resolved.fallback_warning, Severity.WARNING))
-                    if resolved.locale in audience.locales:
-                        continue  # the audience already gets the post in that language
-                    warnings = (resolved.fallback_warning,)
-                context: dict[str, Any] = {
-                    **message.vars,
-                    "campaign": {"id": self.campaign.campaign, "title": self.campaign.title},
-                    "audience": {"name": audience_name, "description": audience.description},
-                    "locale": locale,
-                    "language": language_of(locale),
-                    "channel": {"name": channel_name, "platform": channel.platform},
-                    "platform": channel.platform,
-                    "hashtags": list(message.hashtags),
-                    "_utm": self._utm,
-                }
-                # Without a link, `link` stays undefined and fails loudly under StrictUndefined.
-                if message.link is not None:
-                    context["link"] = str(message.link)
-                yield _Route(
-                    message=message_name,
-                    audience=audience_name,
-                    locale=locale,
-                    channel=channel_name,
-                    platform=channel.platform,
-                    max_length=channel.max_length,
-                    timezone=self.campaign.audience_timezone(audience_name),
-                    template=resolved.name,
-                    written_in=resolved.locale,
-                    context=context,
-                    warnings=warnings,
-                )
+                if channel.locales is None or _serves(channel, locale):
+                    yield locale, channel_name, channel
 
     def _post(self, route: _Route, slot: Slot, occurrence: int) -> Post | None:
         context = {
@@ -247,8 +368,14 @@ class _PlanBuilder:
             text = self._renderer.render(route.template, context)
         except TemplateError as exc:
             self.report(exc.problem())
+            route.tally[1] += 1
             return None
         counted = measure(text, route.platform, max_length=route.max_length)
+        route.tally[0] += 1
+        errors: tuple[str, ...] = ()
+        if counted.violations:
+            errors = tuple(_fitting_advice(v, route) for v in counted.violations)
+            route.tally[2] += 1
         identity = post_id(
             self.campaign.campaign,
             route.message,
@@ -257,7 +384,7 @@ class _PlanBuilder:
             route.channel,
             slot.scheduled_at,
         )
-        for violation in counted.violations:
+        for violation in errors:
             self.report(
                 Problem(
                     self._renderer.display(route.template),
@@ -282,6 +409,8 @@ class _PlanBuilder:
             length=counted.length,
             limit=counted.limit,
             warnings=slot.warnings + route.warnings,
+            template=route.template,
+            errors=errors,
         )
 
 
@@ -300,9 +429,30 @@ class _Route:
     written_in: str  # the template's language: differs from `locale` after a fallback
     context: dict[str, Any]
     warnings: tuple[str, ...]
+    tally: list[int]  # [posts, failed, refused], shared with the builder's record of the route
 
 
 def _serves(channel: Channel, locale: str) -> bool:
     """A channel limited to some locales takes a post in that locale or in its bare language."""
     assert channel.locales is not None
     return locale in channel.locales or language_of(locale) in channel.locales
+
+
+# rules.measure ends a length violation with this advice; only the plan knows whether the
+# template that produced the text is already the platform-specific one.
+_TEMPLATE_ADVICE = re.compile(r"or add an? (?P<platform>[\w-]+)-specific template$")
+
+
+def _fitting_advice(violation: str, route: _Route) -> str:
+    """The violation, with advice that fits the template the post came from."""
+    match = _TEMPLATE_ADVICE.search(violation)
+    if match is None or match["platform"] != route.platform:
+        return violation
+    filename = route.template.rpartition("/")[2]
+    stem = filename.removesuffix(TEMPLATE_SUFFIX)
+    if route.platform in stem.split(".")[1:]:
+        return (
+            f"{violation[: match.start()].rstrip()} in {filename}, "
+            f"the {route.platform}-specific template it comes from"
+        )
+    return f"{violation} ({stem}.{route.platform}{TEMPLATE_SUFFIX} beside {filename})"

@@ -44,6 +44,8 @@ class Post(NamedTuple):
     length: int
     limit: int | None
     warnings: tuple[str, ...] = ()
+    template: str = ""  # the file that produced the text, relative to the template root
+    errors: tuple[str, ...] = ()  # rules of its platform it breaks: it would be refused
 
     def to_json(self) -> dict[str, Any]:
         """The preview's JSON object (the documented fields, in a stable order)."""
@@ -62,4 +64,6 @@ class Post(NamedTuple):
             "length": self.length,
             "limit": self.limit,
             "warnings": list(self.warnings),
+            "errors": list(self.errors),
+            "template": self.template,
         }

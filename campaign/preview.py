@@ -1,4 +1,4 @@
-"""What a plan will post, as a terminal timeline or JSON. Nothing here sends or stores anything."""
+"""What a plan will post, as a terminal timeline, a language matrix, or JSON. Sends nothing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import groupby
+from typing import Any
 
+from campaign.coverage import Cell, Route, Status, cells, gaps
 from campaign.post import Post
 
 
@@ -31,6 +33,14 @@ class Selection:
             and (self.last_day is None or day <= self.last_day)
         )
 
+    def takes(self, route: Route) -> bool:
+        """Whether a route is selected (dates do not apply: a route spans the campaign)."""
+        return (
+            (not self.audiences or route.audience in self.audiences)
+            and (not self.channels or route.channel in self.channels)
+            and (not self.locales or route.locale in self.locales)
+        )
+
 
 def select(posts: Iterable[Post], selection: Selection) -> list[Post]:
     return [post for post in posts if selection(post)]
@@ -52,12 +62,14 @@ def summary(title: str, posts: Sequence[Post]) -> str:
         return f"{title}: no posts match"
     first = min(p.local_time for p in posts).date()
     last = max(p.local_time for p in posts).date()
+    refused = sum(1 for p in posts if p.errors)
     return (
         f"{title}: {count((p.id for p in posts), 'post')} from {first} to {last}, "
         f"{count((p.audience for p in posts), 'audience')}, "
         f"{count((p.locale for p in posts), 'locale')}, "
         f"{count((p.channel for p in posts), 'channel')}, "
         f"{count((p.platform for p in posts), 'platform')}"
+        + (f"; {refused} would be refused (✗)" if refused else "")
     )
 
 
@@ -80,9 +92,11 @@ def as_table(title: str, posts: Sequence[Post], *, width: int = 120) -> str:
             prefix = (
                 f"  {_clock(post)} {_offset(post)}  "
                 f"{post.audience:<{audience_width}}  {post.locale:<{locale_width}}  "
-                f"{post.channel:<{channel_width}}  {post.length:>5}/{limit:<5}  "
+                f"{post.channel:<{channel_width}}  {post.length:>5}/{limit:<5} "
+                f"{'✗' if post.errors else ' '} "
             )
             lines.append(prefix + _first_line(post.text, max(width - len(prefix), 20)))
+            lines.extend(f"      ✗ {error}" for error in post.errors)
             lines.extend(f"      ! {warning}" for warning in post.warnings)
     return "\n".join(lines) + "\n"
 
@@ -103,3 +117,91 @@ def _first_line(text: str, room: int) -> str:
     if len(first) > room:
         return first[: room - 1] + "…"
     return first + (" …" if more and len(first) + 2 <= room else "")
+
+
+_MARK = {Status.PRESENT: "✓", Status.MISSING: "✗"}
+MATRIX_LEGEND = "✓ own language   →xx falls back to xx   ✗ missing   ! posts failed or refused"
+
+
+def matrix_json(campaign: str, title: str, routes: Sequence[Route]) -> str:
+    """The completeness matrix as JSON: its cells (each with its channels) and its gaps."""
+    matrix = cells(routes)
+    document: dict[str, Any] = {
+        "campaign": campaign,
+        "title": title,
+        "locales": _locales(routes),
+        "cells": [cell.to_json() for cell in matrix],
+        "gaps": [gap.to_json() for gap in gaps(matrix)],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def matrix_table(title: str, routes: Sequence[Route]) -> str:
+    """Message x audience rows, one column per locale, then what each cell's marks mean."""
+    matrix = cells(routes)
+    if not matrix:
+        return f"{title}: no routes match\n"
+    locales = _locales(routes)
+    by_row: dict[tuple[str, str], dict[str, Cell]] = {}
+    for cell in matrix:
+        by_row.setdefault((cell.message, cell.audience), {})[cell.locale] = cell
+    missing = {(g.message, g.audience): g.locales for g in gaps(matrix)}
+    messages = len({cell.message for cell in matrix})
+    header = ["message", "audience", *locales, "not in its language"]
+    rows = [header]
+    previous = None
+    for (message, audience), row in by_row.items():
+        rows.append(
+            [
+                message if message != previous else "",
+                audience,
+                *(_mark(row[locale]) if locale in row else "" for locale in locales),
+                ", ".join(missing.get((message, audience), ())) or "-",
+            ]
+        )
+        previous = message
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        f"{title}: {messages} message{'s' * (messages != 1)} by audience and language",
+        MATRIX_LEGEND,
+        "",
+    ]
+    lines += ["  ".join(f"{text:<{widths[i]}}" for i, text in enumerate(r)).rstrip() for r in rows]
+    notes = [note for cell in matrix for note in _notes(cell)]
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def _locales(routes: Iterable[Route]) -> list[str]:
+    """Every locale the routes ask for, in the order the campaign first names them."""
+    return list(dict.fromkeys(route.locale for route in routes))
+
+
+def _mark(cell: Cell) -> str:
+    status = cell.status
+    mark = "→" + ",".join(cell.fallbacks) if status is Status.FALLBACK else _MARK[status]
+    if status is not Status.PRESENT and cell.reached:
+        mark += "*"  # in its own language on some channels only
+    return mark + ("!" if cell.failed or cell.refused else "")
+
+
+def _notes(cell: Cell) -> list[str]:
+    """One line per channel where the cell is not simply in its own language."""
+    where = f"{cell.message} / {cell.audience} / {cell.locale}"
+    notes = []
+    for route in cell.routes:
+        if route.status is Status.MISSING:
+            notes.append(f"  ✗ {where} on {route.channel}: no template, so no posts")
+        elif route.status is Status.FALLBACK:
+            notes.append(
+                f"  → {where} on {route.channel}: falls back to {route.written_in} "
+                f"({route.template})" + ("; no posts" if not route.posts else "")
+            )
+        if route.failed:
+            notes.append(f"  ! {where} on {route.channel}: {route.failed} failed to render")
+        if route.refused:
+            notes.append(
+                f"  ! {where} on {route.channel}: {route.refused} over {route.platform}'s rules"
+            )
+    return notes

@@ -124,12 +124,26 @@ def slots(
     quiet: QuietHours | None,
     start: date,
     end: date,
+    launch: datetime | None = None,
 ) -> Iterator[Slot]:
-    """Every slot of one schedule entry for one audience.
+    """Every slot of one schedule entry for one audience; `launch` anchors `after` entries.
 
     Raises:
-        ScheduleProblem: see `wall_times` and `resolve`.
+        ScheduleProblem: see `wall_times` and `resolve`; an `after` outside the window.
+        ValueError: an `after` entry without a launch.
     """
+    if entry.after is not None:
+        if launch is None:
+            raise ValueError("an entry timed from the launch needs the launch")
+        instant = (launch + entry.after).astimezone(UTC)
+        local = instant.astimezone(zone)
+        if not start <= local.date() <= end:
+            raise ScheduleProblem(
+                f"{local:%Y-%m-%d %H:%M} (launch + {entry.after}) is outside the campaign "
+                f"window {start} to {end}: widen the window"
+            )
+        yield respect_quiet_hours(Slot(instant, local), quiet, zone)
+        return
     recurring = entry.rrule is not None
     for wall in wall_times(entry, start, end):
         yield respect_quiet_hours(resolve(wall, zone, recurring=recurring), quiet, zone)

@@ -1,13 +1,15 @@
 #!/usr/bin/env sh
 # The project's test command: formatting, lint, types, then the test suite.
-# The suite starts its own redis-server and drives headless Chromium; on a Debian machine where
-# we are root, missing ones are installed from Debian's packages.
+# The suite starts its own redis-server and drives headless Chromium, which it checks with
+# axe-core (installed by the tests with npm into a cache); on a Debian machine where we are
+# root, missing tools are installed from Debian's packages.
 set -eu
 cd "$(dirname "$0")/.."
 
 missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing$missing from Debian's packages"

@@ -7,4 +7,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.redis",
     "tests.fixtures.stores",
     "tests.fixtures.celery",
+    "tests.fixtures.chromium",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,108 @@ def test_every_command_explains_itself_with_an_example(command: str) -> None:
 def test_usage_errors_exit_2() -> None:
     assert campaign("preview").returncode == 2
     assert campaign("preview", GOOD, "--from", "18.12.2026").returncode == 2
+
+
+OVER_LIMIT = "tests/campaigns/bad/over-platform-limit.yaml"
+NO_TEMPLATE = "tests/campaigns/bad/no-template-for-locale.yaml"
+
+
+def test_preview_shows_posts_over_their_limit_marked_and_exits_1() -> None:
+    # Given a campaign whose Kosovo posts are too long for Mastodon
+    # When it is previewed as a table
+    result = campaign("preview", OVER_LIMIT)
+
+    # Then every post is shown, those too long marked with why, and the errors end the output
+    assert result.returncode == 1
+    marked = [line for line in result.stdout.splitlines() if re.search(r"/500 +✗ ", line)]
+    assert len(marked) == 6
+    assert "6 would be refused (✗)" in result.stdout.splitlines()[0]
+    assert "      ✗ 659 graphemes, over Mastodon's limit of 500" in result.stdout
+    assert "migrants-kg" in result.stdout  # the posts that fit are there too
+    assert "6 error(s)" in result.stderr
+    assert "refuses it until they are fixed" in result.stderr
+
+
+def test_preview_json_carries_each_posts_errors_and_template() -> None:
+    result = campaign("preview", OVER_LIMIT, "--format", "json")
+    assert result.returncode == 1
+    posts = json.loads(result.stdout)
+    refused = [p for p in posts if p["errors"]]
+    assert len(refused) == 6
+    assert {p["template"] for p in refused} == {"long/sq.j2", "long/sr.j2"}
+    assert all(p["length"] > p["limit"] for p in refused)
+    assert len(posts) > len(refused)
+
+
+def test_preview_html_is_written_even_when_posts_are_over_the_limit(tmp_path: Path) -> None:
+    # Given the campaign with posts too long, previewed as a page
+    output = tmp_path / "preview.html"
+    result = campaign("preview", OVER_LIMIT, "--format", "html", "--output", str(output))
+
+    # Then the page is written, with the errors on top, and the command still fails
+    assert result.returncode == 1
+    document = output.read_text(encoding="utf-8")
+    assert '<section class="problems"' in document
+    assert "6 errors" in document
+    assert 'Over the limit</span><span class="tile-note">will be refused' in document
+
+
+def test_a_missing_template_hides_only_its_own_posts_from_the_preview() -> None:
+    # Given a campaign without English templates for an audience that reads English
+    result = campaign("preview", NO_TEMPLATE, "--format", "json")
+
+    # Then the other posts are shown, the gap is an error, and the command fails
+    assert result.returncode == 1
+    posts = json.loads(result.stdout)
+    assert posts
+    assert "en" not in {p["locale"] for p in posts}
+    assert "no template for message template 'launch' in locale 'en'" in result.stderr
+
+
+def test_matrix_shows_each_message_by_audience_and_language() -> None:
+    # Given the campaign missing its English templates
+    # When the matrix is printed
+    result = campaign("preview", NO_TEMPLATE, "--format", "matrix")
+
+    # Then each message and audience is a row, each language a column, the gap marked
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("✓ own language")
+    header = lines[3].split()
+    assert header[:2] == ["message", "audience"]
+    assert {"ky", "ru", "sq", "sr", "en"} <= set(header)
+    rows = [line for line in lines[4:] if not line.lstrip().startswith(("✗", "→", "!"))]
+    kosovo = [line for line in rows if " kosovo " in line]
+    assert len(kosovo) == 2
+    assert all("✗" in line for line in kosovo)
+    assert all(line.endswith("  en") for line in kosovo)  # the language it will not get
+    assert any(
+        line.startswith("  ✗ launch / kosovo / en on") and "no template" in line for line in lines
+    )
+
+
+def test_matrix_json_has_cells_with_channels_and_gaps() -> None:
+    result = campaign("preview", NO_TEMPLATE, "--format", "matrix-json", "--audience", "kosovo")
+    assert result.returncode == 1
+    matrix = json.loads(result.stdout)
+    assert matrix["campaign"] == "test-campaign"
+    assert {c["audience"] for c in matrix["cells"]} == {"kosovo"}
+    english = [c for c in matrix["cells"] if c["locale"] == "en"]
+    assert {c["status"] for c in english} == {"missing"}
+    assert english[0]["channels"][0]["template"] is None
+    present = next(c for c in matrix["cells"] if c["locale"] == "sq")
+    assert present["status"] == "present"
+    assert present["channels"][0]["template"].endswith("sq.j2")
+    assert {(g["message"], tuple(g["locales"])) for g in matrix["gaps"]} == {
+        ("launch", ("en",)),
+        ("weekly", ("en",)),
+    }
+
+
+def test_matrix_of_a_complete_campaign_exits_0() -> None:
+    result = campaign("preview", GOOD, "--format", "matrix")
+    assert result.returncode == 0, result.stderr
+    table = result.stdout.split("\n", 2)[2]  # past the title and the legend
+    assert "✗" not in table
+    assert "→" not in table
+    assert "✓" in table

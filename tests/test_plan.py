@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from campaign.coverage import Status
 from campaign.errors import DefinitionError
-from campaign.plan import load_plan
+from campaign.plan import build_plan, load_plan
 
 CAMPAIGNS = Path(__file__).parent / "campaigns"
 GOOD = CAMPAIGNS / "good.yaml"
@@ -63,6 +64,8 @@ def test_the_preview_json_has_the_documented_fields() -> None:
         "length",
         "limit",
         "warnings",
+        "errors",
+        "template",
     ]
     assert post["scheduled_at"].endswith("Z")
 
@@ -152,3 +155,132 @@ def test_the_same_text_twice_on_one_channel_at_once_is_a_warning(tmp_path: Path)
         f"{path}:18: warning: message 'hello' posts the same en text on 'out' at 2026-12-18 10:00 "
         "for audiences 'a' and 'b': give one of them its own channel or template"
     ]
+
+
+LANGUAGES = """\
+campaign: languages
+title: Languages
+timezone: Europe/Belgrade
+start: 2026-12-18
+end: 2026-12-31
+templates: templates
+fallback_locale: en
+audiences:
+  kosovo: {locales: [sq, sr], channels: [out, x-main]}
+  partners: {locales: [en, sr], channels: [out]}
+channels:
+  out: {platform: outbox}
+  x-main: {platform: x, credentials: {client_id: X_CLIENT_ID, refresh_token: X_REFRESH}}
+messages:
+  hello:
+    template: hello
+    schedule: [{at: "2026-12-18 10:00"}]
+"""
+
+
+def test_every_route_records_how_its_template_was_found(tmp_path: Path) -> None:
+    # Given Albanian and English templates, Serbian only for X, and no template at all in
+    # Serbian for the outbox (it falls back to English)
+    path = write_campaign(
+        tmp_path,
+        LANGUAGES,
+        {"hello/sq.j2": "Tungjatjeta", "hello/en.j2": "Hello", "hello/sr.x.j2": "Здраво"},
+    )
+
+    # When the plan is built
+    plan = build_plan(path)
+
+    # Then each route says whether it is in its own language, a fallback (to which) or missing
+    found = {(r.audience, r.locale, r.channel): (r.status, r.written_in) for r in plan.routes}
+    assert found == {
+        ("kosovo", "sq", "out"): (Status.PRESENT, "sq"),
+        ("kosovo", "sq", "x-main"): (Status.PRESENT, "sq"),
+        ("kosovo", "sr", "out"): (Status.FALLBACK, "en"),
+        ("kosovo", "sr", "x-main"): (Status.PRESENT, "sr"),
+        ("partners", "en", "out"): (Status.PRESENT, "en"),
+        ("partners", "sr", "out"): (Status.FALLBACK, "en"),
+    }
+    # the audience that already reads English gets no second English post
+    posts = {(r.audience, r.locale, r.channel): r.posts for r in plan.routes}
+    assert posts[("partners", "sr", "out")] == 0
+    assert posts[("kosovo", "sr", "out")] == 1
+    assert {r.template for r in plan.routes if r.channel == "x-main"} == {
+        "hello/sq.j2",
+        "hello/sr.x.j2",
+    }
+
+
+def test_a_missing_template_hides_only_its_own_posts(tmp_path: Path) -> None:
+    # Given no Serbian template and no fallback language
+    path = write_campaign(
+        tmp_path,
+        LANGUAGES.replace("fallback_locale: en\n", ""),
+        {"hello/sq.j2": "Tungjatjeta", "hello/en.j2": "Hello"},
+    )
+
+    # When the plan is built
+    plan = build_plan(path)
+
+    # Then the Serbian routes are missing and an error, and every other post is there
+    missing = [(r.audience, r.channel) for r in plan.routes if r.status is Status.MISSING]
+    assert missing == [("kosovo", "out"), ("kosovo", "x-main"), ("partners", "out")]
+    assert all(r.template is None and r.posts == 0 for r in plan.routes if r.status == "missing")
+    assert {(p.audience, p.locale) for p in plan.posts} == {("kosovo", "sq"), ("partners", "en")}
+    assert any(
+        "no template for message template 'hello' in locale 'sr'" in str(e) for e in plan.errors
+    )
+    # and a plan with errors cannot be loaded for applying
+    with pytest.raises(DefinitionError):
+        load_plan(path)
+
+
+def test_a_post_over_its_limit_stays_in_the_plan_marked(tmp_path: Path) -> None:
+    # Given an Albanian template far too long for X
+    path = write_campaign(
+        tmp_path,
+        LANGUAGES,
+        {"hello/sq.j2": "Tungjatjeta " * 40, "hello/en.j2": "Hello", "hello/sr.j2": "Здраво"},
+    )
+
+    # When the plan is built
+    plan = build_plan(path)
+
+    # Then the post is there, says why X would refuse it, and counts as refused on its route
+    (over,) = [p for p in plan.posts if p.errors]
+    assert (over.audience, over.locale, over.channel) == ("kosovo", "sq", "x-main")
+    assert over.length > 280
+    assert over.template == "hello/sq.j2"
+    assert "over X's limit of 280" in over.errors[0]
+    assert [r.refused for r in plan.routes if r.refused] == [1]
+    assert len(plan.errors) == 1
+    assert over.id in plan.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("templates", "advice"),
+    [
+        pytest.param(
+            {"hello/sq.j2": "Tungjatjeta " * 40},
+            "shorten the text or add an x-specific template (sq.x.j2 beside sq.j2)",
+            id="a generic template: add the X one",
+        ),
+        pytest.param(
+            {"hello/sq.j2": "Tungjatjeta", "hello/sq.x.j2": "Tungjatjeta " * 40},
+            "shorten the text in sq.x.j2, the x-specific template it comes from",
+            id="already the X template: shorten it",
+        ),
+    ],
+)
+def test_the_advice_for_a_post_too_long_fits_its_template(
+    tmp_path: Path, templates: dict[str, str], advice: str
+) -> None:
+    # Given a post too long for X, from a generic or from the X-specific template
+    path = write_campaign(
+        tmp_path, LANGUAGES, {**templates, "hello/en.j2": "Hello", "hello/sr.j2": "Здраво"}
+    )
+
+    # When the plan is built
+    (error,) = build_plan(path).errors
+
+    # Then the advice names what to do with that very file
+    assert error.message.endswith(advice)

@@ -115,6 +115,7 @@ def _given(client: redis.Redis, row: Row, *, paused: bool = False, limit: int = 
         ("lease", row.lease_until),
         ("own", row.owner),
         ("err", row.error),
+        ("ek", row.error_kind),
     ):
         if value is not None:
             fields[name] = value
@@ -159,6 +160,7 @@ def _found(client: redis.Redis) -> Row:
         owner=raw.get("own"),
         finished=int(raw.get("fin", 0)),
         error=raw.get("err"),
+        error_kind=raw.get("ek"),
     )
 
 
@@ -210,7 +212,8 @@ def test_the_claim_script_decides_as_transitions_claim(
 
 OUTCOMES: list[Outcome] = [
     Sent("7", "https://x.test/7"),
-    Failed("401 token revoked"),
+    Failed("401 token revoked", kind="auth"),
+    Failed("no such variable"),
     Unknown("dropped"),
     Retry("503", T + 30),
     Retry("timeout", T + 30, maybe_sent=True),

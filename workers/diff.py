@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
-from campaign.definition import Campaign
+from campaign.definition import Campaign, Channel
 from campaign.errors import ConfigurationError, StoreError, StoreTimeout
 from campaign.post import Post
 from workers import transitions
@@ -27,6 +28,7 @@ Progress = Callable[[int, int], None]
 _CHUNK = 1000
 _ATTEMPTS = 3
 REMOVED = "removed from the campaign file"
+DEFAULT_OUTBOX = "outbox"  # an outbox channel without `directory`: next to the campaign file
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,10 @@ def compute(
     *,
     now: float | None = None,
     progress: Progress | None = None,
+    base: Path | None = None,
 ) -> PlanDiff:
-    """What `apply` would do, without doing it.
+    """What `apply` would do, without doing it. `base` is the campaign file's folder, which
+    relative paths in channels (an outbox's directory) are relative to.
 
     Raises:
         ConfigurationError: a post goes to a platform this version cannot publish to.
@@ -75,7 +79,10 @@ def compute(
     _check_publishable(campaign, posts)
     stored = {post.id: post for post in store.posts(slug)}
     texts = _texts(store, list(stored), progress)
-    diff = PlanDiff(slug, settings_changed=_settings_changed(store, campaign, bool(posts)))
+    channels = delivered_channels(campaign, base)
+    diff = PlanDiff(
+        slug, settings_changed=_settings_changed(store, campaign, channels, bool(posts))
+    )
 
     planned = {post.id: post for post in posts}
     for post in posts:
@@ -111,9 +118,18 @@ def compute(
 
 
 def apply(
-    store: Store, campaign: Campaign, posts: Sequence[Post], progress: Progress | None = None
+    store: Store,
+    campaign: Campaign,
+    posts: Sequence[Post],
+    progress: Progress | None = None,
+    *,
+    launched: float | None = None,
+    base: Path | None = None,
 ) -> PlanDiff:
     """Make the store match the plan, all or nothing; applying the same plan again is a no-op.
+
+    `launched` is the launch the plan's `after:` times were computed from (now, when the
+    campaign was not stored yet); a stored campaign keeps its first launch.
 
     Raises:
         StoreError: the store kept changing under us, or failed.
@@ -122,14 +138,20 @@ def apply(
     conflict = None
     for _ in range(_ATTEMPTS):
         now = time.time()
-        diff = compute(store, campaign, posts, now=now, progress=progress)
+        diff = compute(store, campaign, posts, now=now, progress=progress, base=base)
         if diff.empty:
             return diff
+        record = store.campaign(campaign.campaign)
         change = PlanChange(
             campaign=campaign.campaign,
             title=campaign.title,
             max_lateness=campaign.max_lateness.total_seconds(),
-            channels={name: route_for(channel) for name, channel in campaign.channels.items()},
+            launched_at=record.launched_at.timestamp() if record else launched or now,
+            zones={name: campaign.audience_timezone(name) for name in campaign.audiences},
+            channels={
+                name: route_for(channel)
+                for name, channel in delivered_channels(campaign, base).items()
+            },
             add=[_new(by_id[c.post_id]) for c in diff.add],
             change=[_new(by_id[c.post_id]) for c in diff.change],
             cancel=[c.post_id for c in diff.cancel],
@@ -139,7 +161,7 @@ def apply(
             conflict = store.apply(change, now)
         except StoreTimeout:
             # The store may have applied it: if so, the difference is empty now.
-            if compute(store, campaign, posts, now=now).empty:
+            if compute(store, campaign, posts, now=now, base=base).empty:
                 _log(diff)
                 return diff
             raise
@@ -160,7 +182,22 @@ def _log(diff: PlanDiff) -> None:
         state_change(line.post_id, line.channel, State.CANCELLED, reason=REMOVED)
 
 
-def _settings_changed(store: Store, campaign: Campaign, has_posts: bool) -> list[str]:
+def delivered_channels(campaign: Campaign, base: Path | None) -> dict[str, Channel]:
+    """The campaign's channels as delivery stores them: an outbox's directory made absolute,
+    relative to the campaign file's folder, so every worker writes to the same place."""
+    channels = dict(campaign.channels)
+    for name, channel in channels.items():
+        if channel.platform == "outbox":
+            directory = Path(channel.directory or DEFAULT_OUTBOX)
+            if not directory.is_absolute():
+                directory = (base or Path.cwd()) / directory
+            channels[name] = channel.model_copy(update={"directory": str(directory.resolve())})
+    return channels
+
+
+def _settings_changed(
+    store: Store, campaign: Campaign, channels: dict[str, Channel], has_posts: bool
+) -> list[str]:
     record = store.campaign(campaign.campaign)
     if record is None:
         return ["new campaign"] if has_posts else []
@@ -170,7 +207,7 @@ def _settings_changed(store: Store, campaign: Campaign, has_posts: bool) -> list
         changed.append(f"title: {record.title} -> {campaign.title}")
     if record.max_lateness != lateness:
         changed.append(f"max_lateness: {record.max_lateness:g} s -> {lateness:g} s")
-    if store.channels(campaign.campaign) != dict(campaign.channels):
+    if store.channels(campaign.campaign) != channels:
         changed.append("channels")
     if record.cancelled is not None:
         changed.append(f"cancelled ({record.cancelled}) -> applied again")

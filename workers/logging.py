@@ -12,6 +12,7 @@ import re
 import sys
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("campaign.delivery")
@@ -64,9 +65,14 @@ class JsonFormatter(logging.Formatter):
         return scrub(json.dumps(entry, ensure_ascii=False, default=str))
 
 
-def configure(*, json_lines: bool, level: str = "INFO") -> None:
-    """Send the delivery logs to stderr, as JSON lines or plain text."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure(*, json_lines: bool, level: str = "INFO", path: Path | None = None) -> None:
+    """Send the delivery logs to stderr (or append them to `path`), as JSON lines or text."""
+    handler: logging.Handler
+    if path is None:
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:

@@ -37,6 +37,7 @@ from dotenv import dotenv_values
 from campaign.definition import Channel
 from campaign.errors import (
     AlreadyPublished,
+    AuthRejected,
     ConfigurationError,
     OutcomeUnknown,
     PermanentPublishError,
@@ -140,7 +141,7 @@ class Publisher:
         try:
             client = self._client(claim.campaign, claim.channel)
         except ConfigurationError as exc:
-            return self._finish(claim, Failed(str(exc)))
+            return self._finish(claim, Failed(str(exc), kind="config"))
         return self._send(client, claim)
 
     def close(self) -> None:
@@ -200,6 +201,8 @@ class Publisher:
                 outcome = Unknown(str(exc))
             else:
                 outcome = self._again(claim, str(exc), None, maybe_sent=True)
+        except AuthRejected as exc:
+            outcome = Failed(str(exc), kind="auth")
         except PermanentPublishError as exc:
             outcome = Failed(str(exc))
         else:

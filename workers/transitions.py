@@ -64,6 +64,7 @@ class Row:
     owner: str | None = None  # who holds the current attempt (a claim call's token)
     finished: int = 0  # the attempt whose outcome was recorded last
     error: str | None = None
+    error_kind: str | None = None  # what a person must do about a failed post (Failed.kind)
     remote_id: str | None = None
     url: str | None = None
     sent_at: float | None = None
@@ -218,7 +219,8 @@ def finish(row: Row | None, now: float, *, attempt: int, outcome: Outcome) -> St
         if row.maybe_sent:
             error = f"{outcome.error}; {MAYBE_OUT}: check the platform before retrying"
             return Step("recorded", _moved(done, State.UNKNOWN, now, error=error))
-        return Step("recorded", _moved(done, State.FAILED, now, error=outcome.error))
+        failed = _moved(done, State.FAILED, now, error=outcome.error, error_kind=outcome.kind)
+        return Step("recorded", failed)
     if isinstance(outcome, Unknown):
         return Step(
             "recorded", _moved(done, State.UNKNOWN, now, error=outcome.error, maybe_sent=True)
@@ -254,6 +256,16 @@ def can_cancel(state: State | None) -> bool:
     return state in (State.SCHEDULED, State.QUEUED)
 
 
+def can_restore(state: State | None, scheduled_at: float, now: float) -> bool:
+    """A cancelled post comes back when its time is still ahead."""
+    return state is State.CANCELLED and scheduled_at > now
+
+
+def restored(row: Row, now: float) -> Row:
+    """The row of a cancelled post scheduled again at its own time."""
+    return _moved(row, State.SCHEDULED, now, due=row.scheduled_at, error=None)
+
+
 def can_retry(state: State | None, *, confirmed_not_out: bool) -> bool:
     """failed and missed posts may be sent again; unknown ones only once a person confirmed
     the platform does not have them."""
@@ -287,7 +299,10 @@ def _take(row: Row, now: float, owner: str, lease: float) -> Row:
 
 
 def _moved(row: Row, state: State, now: float, **changes: Any) -> Row:
-    """`row` in `state` as of `now`; deadline and lease are cleared unless `changes` set them."""
+    """`row` in `state` as of `now`; deadline and lease are cleared unless `changes` set them,
+    and so is the error's kind whenever the error changes."""
+    if "error" in changes:
+        changes.setdefault("error_kind", None)
     return replace(
         row, state=state, updated_at=now, **{"deadline": None, "lease_until": None, **changes}
     )

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from campaign.cli import definition, delivery
+from campaign.cli import definition, delivery, run
 from campaign.errors import CampaignError
 
 DESCRIPTION = """\
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     definition.register(commands)
     delivery.register(commands)
+    run.register(commands)
     return parser
 
 

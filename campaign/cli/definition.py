@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 from campaign.definition import Campaign
 from campaign.errors import DefinitionError, Problem
-from campaign.html import render_html
-from campaign.plan import Plan, load_plan
-from campaign.preview import Selection, as_json, as_table, select
+from campaign.html import Page, render_html
+from campaign.plan import Plan, build_plan, load_plan
+from campaign.preview import Selection, as_json, as_table, matrix_json, matrix_table, select
 
 if TYPE_CHECKING:
     # argparse keeps the subparsers type private (and not subscriptable at run time).
@@ -33,11 +33,24 @@ PREVIEW_HELP = """\
 Show exactly what a campaign will post: when (in each audience's local time), where, in which
 language, the text, its length against the platform's limit, and warnings. Nothing is sent.
 
+Formats: table (a timeline by local day), json (one object per post), html (one self-contained
+page: timeline, month calendar and language matrix), matrix (which message reaches which
+audience in which language: present, a fallback to another language, or missing) and
+matrix-json. --audience, --channel and --locale narrow every format; --from and --to select
+posts by local day and do not apply to the matrix, which covers the whole campaign.
+
+A post its platform would refuse (over the length limit, ...) is shown, marked, and listed on
+standard error with every other error, such as a template missing for a locale; the output is
+still written. Exit status: 0 when the campaign has no error, 1 when it has any (or cannot be
+read), 2 on a usage error.
+
 examples:
   campaign preview config/safe-migration.yaml
   campaign preview config/safe-migration.yaml --audience migrants-kg --locale ky
   campaign preview config/safe-migration.yaml --from 2026-12-18 --to 2026-12-25 --format json
   campaign preview config/safe-migration.yaml --format html --output preview.html
+  campaign preview config/safe-migration.yaml --format matrix
+  campaign preview config/safe-migration.yaml --format matrix-json --audience kosovo-partners
 """
 
 SCHEMA_HELP = """\
@@ -46,6 +59,9 @@ Print the JSON Schema of campaign files, for editors that validate and complete 
 example:
   campaign schema > campaign.schema.json
 """
+
+
+FORMATS = ("table", "json", "html", "matrix", "matrix-json")
 
 
 def register(commands: Commands) -> None:
@@ -98,9 +114,9 @@ def register(commands: Commands) -> None:
     )
     preview.add_argument(
         "--format",
-        choices=("table", "json", "html"),
+        choices=FORMATS,
         default="table",
-        help="table (default), json, or one self-contained html file",
+        help="table (default), json, html (one self-contained file), matrix or matrix-json",
     )
     preview.add_argument(
         "--output", type=Path, metavar="PATH", help="write to PATH instead of standard output"
@@ -133,28 +149,38 @@ def run_validate(arguments: argparse.Namespace) -> int:
 
 def run_preview(arguments: argparse.Namespace) -> int:
     try:
-        plan = load_plan(arguments.file)
+        plan = build_plan(arguments.file)
     except DefinitionError as exc:
         _print_problems(exc.problems)
         return 1
     _check_names(plan, arguments)
-    posts = select(
-        plan.posts,
-        Selection(
-            audiences=frozenset(arguments.audience),
-            channels=frozenset(arguments.channel),
-            locales=frozenset(arguments.locale),
-            first_day=arguments.first_day,
-            last_day=arguments.last_day,
-        ),
+    selection = Selection(
+        audiences=frozenset(arguments.audience),
+        channels=frozenset(arguments.channel),
+        locales=frozenset(arguments.locale),
+        first_day=arguments.first_day,
+        last_day=arguments.last_day,
     )
+    posts = select(plan.posts, selection)
+    routes = [route for route in plan.routes if selection.takes(route)]
     title = plan.campaign.title
     if arguments.format == "json":
         text = as_json(posts)
     elif arguments.format == "html":
         text = render_html(
-            [p.to_json() for p in posts], title=title, campaign=plan.campaign.campaign
+            Page(
+                title=title,
+                campaign=plan.campaign.campaign,
+                posts=posts,
+                routes=routes,
+                problems=[str(p) for p in plan.errors],
+                template_root=plan.template_root,
+            )
         )
+    elif arguments.format == "matrix":
+        text = matrix_table(title, routes)
+    elif arguments.format == "matrix-json":
+        text = matrix_json(plan.campaign.campaign, title, routes)
     else:
         width = shutil.get_terminal_size((120, 24)).columns
         text = as_table(title, posts, width=width)
@@ -163,6 +189,14 @@ def run_preview(arguments: argparse.Namespace) -> int:
     else:
         arguments.output.write_text(text, encoding="utf-8")
         print(f"wrote {len(posts)} posts to {arguments.output}", file=sys.stderr)
+    if plan.errors:
+        _print_problems(plan.errors)
+        print(
+            f"{arguments.file}: {len(plan.errors)} error(s); the preview shows the campaign as "
+            "it is, and `campaign apply` refuses it until they are fixed",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

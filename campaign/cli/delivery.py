@@ -10,12 +10,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from campaign.plan import load_plan
+from campaign.cli.common import apply_files, planned, print_diff, progress_bar
 from campaign.post import utc_iso
 from workers import diff
 from workers.settings import Settings, load_settings
@@ -25,7 +24,7 @@ from workers.store import Scope, Store, open_store
 log = logging.getLogger("campaign.scheduler")
 
 if TYPE_CHECKING:
-    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+    from campaign.cli.common import Commands
 
 SETTINGS_NOTE = """
 The store is the Redis at CAMPAIGN_REDIS_URL (default redis://localhost:6379/0), keys under
@@ -107,10 +106,12 @@ def register(commands: Commands) -> None:
 
     plan = add("plan", "show what apply would change in the store", PLAN_HELP)
     plan.add_argument("file", metavar="FILE", type=Path, help="campaign YAML")
+    plan.add_argument("--verbose", action="store_true", help="list every change")
     plan.set_defaults(handler=run_plan)
 
     apply = add("apply", "schedule a campaign file's posts (all or nothing)", APPLY_HELP)
     apply.add_argument("file", metavar="FILE", type=Path, help="campaign YAML")
+    apply.add_argument("--verbose", action="store_true", help="list every change")
     apply.set_defaults(handler=run_apply)
 
     status = add("status", "show delivery state, failures and URLs", STATUS_HELP)
@@ -143,55 +144,19 @@ def _store(settings: Settings) -> Store:
     return open_store(settings)
 
 
-def _progress(label: str) -> Callable[[int, int], None] | None:
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        filled = 30 * done // max(total, 1)
-        bar = "#" * filled + "." * (30 - filled)
-        end = "\n" if done >= total else ""
-        print(f"\r{label} [{bar}] {done}/{total}", end=end, file=sys.stderr, flush=True)
-
-    return show
-
-
 def run_plan(args: argparse.Namespace) -> int:
-    plan = load_plan(args.file)
-    changes = diff.compute(_store(load_settings()), plan.campaign, plan.posts)
-    print(format_diff(changes, applied=False), end="")
+    store = _store(load_settings())
+    plan, _ = planned(args.file, store)
+    changes = diff.compute(store, plan.campaign, plan.posts, base=args.file.resolve().parent)
+    print_diff(changes, applied=False, verbose=args.verbose)
     return 0
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    plan = load_plan(args.file)
     store = _store(load_settings())
-    changes = diff.apply(store, plan.campaign, plan.posts, _progress("reading stored posts"))
-    print(format_diff(changes, applied=True), end="")
+    (changes,) = apply_files(store, [args.file], progress_bar("reading stored posts"))
+    print_diff(changes, applied=True, verbose=args.verbose)
     return 0
-
-
-def format_diff(changes: diff.PlanDiff, *, applied: bool) -> str:
-    verb = "applied" if applied else "to apply"
-    if changes.empty:
-        lines = [f"campaign {changes.campaign}: no changes; the store matches the file"]
-    else:
-        lines = [
-            f"campaign {changes.campaign} ({verb}): {len(changes.add)} to add, "
-            f"{len(changes.change)} to change, {len(changes.cancel)} to cancel"
-        ]
-    marks = (("+", changes.add), ("~", changes.change), ("-", changes.cancel), ("=", changes.kept))
-    for mark, rows in marks:
-        for row in rows:
-            detail = f"  ({row.detail})" if row.detail else ""
-            lines.append(
-                f"  {mark} {utc_iso(row.scheduled_at)}  {row.channel}  {row.locale}  "
-                f"{row.post_id}{detail}"
-            )
-    if changes.kept:
-        lines.append("  (= not changed: already being sent or done)")
-    lines.extend(f"  settings: {what}" for what in changes.settings_changed)
-    return "\n".join(lines) + "\n"
 
 
 def run_status(args: argparse.Namespace) -> int:

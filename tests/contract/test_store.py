@@ -115,6 +115,8 @@ def test_a_stale_plan_change_is_refused_whole(store: Store) -> None:
             campaign="spring",
             title="changed",
             max_lateness=60,
+            launched_at=T,
+            zones={},
             channels={},
             add=[NewPost(new.id, "hello", "all", "social", "ky", T + 86400, "x")],
             cancel=[kept.id],
@@ -513,6 +515,31 @@ def test_failed_and_confirmed_unknown_posts_can_be_retried(store: Store) -> None
     assert claimed(store, failed, T + 5).verdict is Verdict.SKIP  # not handed out yet
     store.hand_out_due(T + 5, batch=10, requeue_after=60, hold=1)
     assert claimed(store, failed, T + 5).tries == 1
+
+
+def test_restore_brings_back_cancelled_posts_still_ahead(store: Store) -> None:
+    past, ahead = a_post(), a_post(NOW + timedelta(days=2), locale="en")
+    apply(store, past, ahead)
+    store.cancel("spring", Scope(), "paused by mistake", T)
+
+    restored = store.restore("spring", Scope(), T + 3600)
+
+    assert [m.id for m in restored] == [ahead.id]
+    assert states(store) == {past.id: State.CANCELLED, ahead.id: State.SCHEDULED}
+    assert store.campaign("spring").cancelled is None  # type: ignore[union-attr]
+    assert store.next_wakeup() == ahead.scheduled_at.timestamp()
+
+
+def test_a_failure_says_what_a_person_must_do_until_retried(store: Store) -> None:
+    post = a_post()
+    apply(store, post)
+    queued(store, post)
+    store.finish(post.id, claimed(store, post).attempt, T, Failed("401 revoked", kind="auth"))
+    assert store.post(post.id).error_kind == "auth"  # type: ignore[union-attr]
+
+    store.retry([post.id], T + 1, confirmed_not_out=False)
+
+    assert store.post(post.id).error_kind is None  # type: ignore[union-attr]
 
 
 def test_every_state_change_is_in_the_history(store: Store) -> None:

@@ -23,7 +23,7 @@ from workers.platforms.base import ClientContext, Outgoing, PlatformClient, Publ
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DIRECTORY = "outbox"
+DEFAULT_DIRECTORY = "outbox"  # apply stores an absolute directory; this is for direct use
 # Errors a person must fix (permissions, read-only disk); others may pass (disk full, I/O).
 _PERMANENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR})
 

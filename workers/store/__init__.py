@@ -156,6 +156,14 @@ class Store(Protocol):
         """
         ...
 
+    def restore(self, campaign: str, scope: Scope, now: float) -> list[Moved]:
+        """Bring back the cancelled posts of the scope whose time is still ahead.
+
+        Raises:
+            StoreError: the campaign is not stored.
+        """
+        ...
+
     def pause(self, campaign: str | None, scope: Scope, now: float) -> None:
         """Hand out nothing of the scope of `campaign` (every campaign when None) until resumed.
 

@@ -81,7 +81,9 @@ class PlanChange:
     campaign: str
     title: str
     max_lateness: float  # seconds; a post later than this when due is missed
+    launched_at: float  # the anchor of `after:` schedules; kept from the first apply
     channels: dict[str, ChannelRoute]
+    zones: dict[str, str]  # audience -> IANA time zone, to show people local times
     add: list[NewPost] = field(default_factory=list)
     change: list[NewPost] = field(default_factory=list)
     cancel: list[str] = field(default_factory=list)
@@ -173,9 +175,14 @@ class Sent:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """The attempt failed and a person must act; `unknown` instead if any attempt may be out."""
+    """The attempt failed and a person must act; `unknown` instead if any attempt may be out.
+
+    `kind` says what a person must do: "auth" (reconnect the account: the platform refused the
+    credentials), "config" (fix a setting or an environment variable), or None (read the error).
+    """
 
     error: str
+    kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +257,8 @@ class CampaignRecord:
     slug: str
     title: str
     max_lateness: float
+    launched_at: datetime  # its first apply: schedules written `after:` count from it
+    zones: dict[str, str] = field(default_factory=dict)  # audience -> IANA time zone
     paused: tuple[Scope, ...] = ()  # whole-campaign and part pauses
     cancelled: str | None = None  # the reason of the last `cancel` of the whole campaign
 
@@ -274,6 +283,7 @@ class StoredPost:
     error: str | None
     due: datetime | None = None  # the next hand-out of a scheduled post (a retry may move it)
     maybe_sent: bool = False
+    error_kind: str | None = None  # failed posts: "auth" (reconnect), "config", or None
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,14 +67,19 @@ from workers.store.records import (
 
 log = logging.getLogger(__name__)
 
-SCRIPTS = ("apply", "bucket", "cancel", "claim", "credential", "due", "finish", "reclaim", "retry")
+SCRIPTS = (
+    "apply", "bucket", "cancel", "claim", "credential", "due", "finish", "reclaim", "restore",
+    "retry",
+)  # fmt: skip
 SEP = "\x1f"
 # Policies that never evict: anything else could silently drop a ledger entry.
 SAFE_POLICIES = frozenset({"noeviction"})
 # Seconds to wait for an answer: most calls touch a handful of keys; an apply writes many.
 CALL_TIMEOUT = 5.0
 APPLY_TIMEOUT = 300.0
-_FIELDS = ("c", "m", "a", "ch", "loc", "at", "st", "tr", "ts", "sent", "rid", "url", "err", "u")
+_FIELDS = (
+    "c", "m", "a", "ch", "loc", "at", "st", "tr", "ts", "sent", "rid", "url", "err", "u", "ek",
+)  # fmt: skip
 
 
 class RedisStore:
@@ -166,6 +171,8 @@ class RedisStore:
             slug,
             info.get("title", ""),
             float(info.get("late", 0)),
+            instant(float(info.get("launched", 0))),
+            json.loads(info.get("zones") or "{}"),
             tuple(sorted((_scope(value) for value in pauses), key=str)),
             info.get("cancelled"),
         )
@@ -255,6 +262,8 @@ class RedisStore:
             "campaign": change.campaign,
             "title": change.title,
             "late": f"{change.max_lateness:g}",
+            "launched": f"{change.launched_at:.3f}",
+            "zones": json.dumps(change.zones),
             "channels": {
                 name: route.settings.model_dump_json(exclude_none=True)
                 for name, route in change.channels.items()
@@ -300,6 +309,18 @@ class RedisStore:
             Moved(post_id, campaign, channel, State.CANCELLED, reason)
             for post_id, channel in zip(flat[::2], flat[1::2], strict=True)
         ]
+
+    def restore(self, campaign: str, scope: Scope, now: float) -> list[Moved]:
+        self._require(campaign)
+        whole = "1" if scope.whole else "0"
+        flat = self._run("restore", "restoring", campaign, now, _scope_key(scope), whole)
+        moved = [
+            Moved(post_id, campaign, channel, State.SCHEDULED, "restored by a person")
+            for post_id, channel in zip(flat[::2], flat[1::2], strict=True)
+        ]
+        if moved:
+            self.wake()
+        return moved
 
     def pause(self, campaign: str | None, scope: Scope, now: float) -> None:
         if campaign is not None:
@@ -500,7 +521,7 @@ def _outcome(outcome: Outcome) -> list[Any]:
     if isinstance(outcome, Sent):
         return ["sent", outcome.remote_id, outcome.url or ""]
     if isinstance(outcome, Failed):
-        return ["failed", outcome.error]
+        return ["failed", outcome.error, outcome.kind or ""]
     if isinstance(outcome, Unknown):
         return ["unknown", outcome.error]
     if isinstance(outcome, Retry):
@@ -553,4 +574,5 @@ def _stored(post_id: str, row: dict[str, str | None], due: float | None) -> Stor
         error=row["err"],
         due=moment(due) if due is not None and state is State.SCHEDULED else None,
         maybe_sent=row["u"] == "1",
+        error_kind=row["ek"] or None,
     )

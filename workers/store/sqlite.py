@@ -15,6 +15,7 @@ Each thread gets its own connection; a connection is never shared between thread
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -62,6 +63,8 @@ CREATE TABLE IF NOT EXISTS campaigns (
     slug TEXT PRIMARY KEY,
     title TEXT NOT NULL,
     max_lateness REAL NOT NULL,
+    launched_at REAL NOT NULL,
+    zones TEXT NOT NULL DEFAULT '{}',
     cancelled TEXT
 );
 CREATE TABLE IF NOT EXISTS channels (
@@ -100,6 +103,7 @@ CREATE TABLE IF NOT EXISTS posts (
     owner TEXT,
     finished INTEGER NOT NULL DEFAULT 0,
     error TEXT,
+    error_kind TEXT,
     remote_id TEXT,
     url TEXT,
     sent_at REAL,
@@ -134,7 +138,7 @@ _ROW_SELECT = ", ".join(_ROW)
 _ROW_UPDATE = ", ".join(f"{name} = ?" for name in _ROW if name != "state") + ", state = ?"
 _POST = (
     "id, campaign, message, audience, channel, locale, scheduled_at, state, tries, "
-    "updated_at, sent_at, remote_id, url, error, due, maybe_sent"
+    "updated_at, sent_at, remote_id, url, error, due, maybe_sent, error_kind"
 )
 
 
@@ -253,13 +257,17 @@ class SqliteStore:
     def campaign(self, slug: str) -> CampaignRecord | None:
         rows = self._read(
             "reading a campaign",
-            "SELECT title, max_lateness, cancelled FROM campaigns WHERE slug = ?",
+            "SELECT title, max_lateness, launched_at, zones, cancelled FROM campaigns "
+            "WHERE slug = ?",
             slug,
         )
         if not rows:
             return None
-        title, lateness, cancelled = rows[0]
-        return CampaignRecord(slug, title, lateness, self._pauses(self._db(), slug), cancelled)
+        title, lateness, launched, zones, cancelled = rows[0]
+        pauses = self._pauses(self._db(), slug)
+        return CampaignRecord(
+            slug, title, lateness, instant(launched), json.loads(zones), pauses, cancelled
+        )
 
     def channels(self, campaign: str) -> dict[str, Channel]:
         rows = self._read(
@@ -342,10 +350,16 @@ class SqliteStore:
             if conflict is not None:
                 return conflict
             db.execute(
-                "INSERT INTO campaigns (slug, title, max_lateness) VALUES (?, ?, ?) "
-                "ON CONFLICT (slug) DO UPDATE SET title = excluded.title, "
-                "max_lateness = excluded.max_lateness",
-                (change.campaign, change.title, change.max_lateness),
+                "INSERT INTO campaigns (slug, title, max_lateness, launched_at, zones) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (slug) DO UPDATE SET title = excluded.title, "
+                "max_lateness = excluded.max_lateness, zones = excluded.zones, cancelled = NULL",
+                (
+                    change.campaign,
+                    change.title,
+                    change.max_lateness,
+                    change.launched_at,
+                    json.dumps(change.zones),
+                ),
             )
             if change.channels:
                 db.execute("DELETE FROM channels WHERE campaign = ?", (change.campaign,))
@@ -399,6 +413,29 @@ class SqliteStore:
             if scope.whole:
                 db.execute("UPDATE campaigns SET cancelled = ? WHERE slug = ?", (reason, campaign))
         return [Moved(i, campaign, channel, State.CANCELLED, reason) for i, channel, _ in rows]
+
+    def restore(self, campaign: str, scope: Scope, now: float) -> list[Moved]:
+        moved: list[Moved] = []
+        with self._write("restoring") as db:
+            _require(db, campaign)
+            sql, args = _scoped(
+                "SELECT id FROM posts WHERE campaign = ? AND state = 'cancelled'", [campaign], scope
+            )
+            for (post_id,) in db.execute(sql, args).fetchall():
+                found = _row(db, post_id)
+                assert found is not None
+                row, _, channel = found
+                if not transitions.can_restore(row.state, row.scheduled_at, now):
+                    continue
+                _update(db, post_id, row, transitions.restored(row, now))
+                reason = "restored by a person"
+                _log(db, [(post_id, now, State.SCHEDULED, row.attempt, reason)])
+                moved.append(Moved(post_id, campaign, channel, State.SCHEDULED, reason))
+            if scope.whole:
+                db.execute("UPDATE campaigns SET cancelled = NULL WHERE slug = ?", (campaign,))
+        if moved:
+            self.wake()
+        return moved
 
     def pause(self, campaign: str | None, scope: Scope, now: float) -> None:
         with self._write("pausing") as db:
@@ -812,7 +849,7 @@ def _scoped(sql: str, args: list[Any], scope: Scope | None) -> tuple[str, list[A
 def _stored(row: Sequence[Any]) -> StoredPost:
     (
         post_id, campaign, message, audience, channel, locale, scheduled_at, state, tries,
-        updated_at, sent_at, remote_id, url, error, due, maybe_sent,
+        updated_at, sent_at, remote_id, url, error, due, maybe_sent, error_kind,
     ) = row  # fmt: skip
     scheduled = moment(scheduled_at)
     assert scheduled is not None
@@ -833,6 +870,7 @@ def _stored(row: Sequence[Any]) -> StoredPost:
         error=error,
         due=moment(due) if state == State.SCHEDULED else None,
         maybe_sent=bool(maybe_sent),
+        error_kind=error_kind,
     )
 
 

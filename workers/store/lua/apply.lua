@@ -1,6 +1,7 @@
 -- Apply a plan change to one campaign, all or nothing (transitions.can_add/can_change/can_cancel).
 -- ARGV: prefix, now, the change as JSON:
---   {campaign, title, late, channels: {name: settings JSON}, routes: {name: route},
+--   {campaign, title, late, launched, zones (JSON), channels: {name: settings JSON},
+--    routes: {name: route},
 --    add: [[id, message, audience, channel, locale, at, text]], change: [same], cancel: [id],
 --    reason}
 -- Every precondition is checked before the first write, so a conflict changes nothing.
@@ -25,7 +26,8 @@ for _, id in ipairs(change.cancel) do
 end
 
 redis.call('SADD', P .. 'campaigns', c)
-redis.call('HSET', ckey, 'title', change.title, 'late', change.late)
+redis.call('HSET', ckey, 'title', change.title, 'late', change.late, 'zones', change.zones)
+redis.call('HSETNX', ckey, 'launched', change.launched)  -- the first apply is the launch
 redis.call('HDEL', ckey, 'cancelled')
 if next(change.channels) ~= nil then
   redis.call('DEL', ckey .. ':channels', ckey .. ':routes')

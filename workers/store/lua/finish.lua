@@ -1,7 +1,7 @@
 -- Record the outcome of one attempt (transitions.finish).
 -- ARGV: prefix, id, attempt, now, outcome, then per outcome:
 --   sent     remote id, url
---   failed   error            (-> unknown when an earlier attempt may have been published)
+--   failed   error, kind      (-> unknown when an earlier attempt may have been published)
 --   unknown  error
 --   retry    error, due, maybe sent ("1")
 --   defer    reason, due     (the attempt does not count)
@@ -17,7 +17,7 @@ if outcome == 'sent' then
   end
   move(id, row, 'sent', now)
   redis.call('HSET', key, 'sent', ms(now), 'rid', ARGV[6], 'url', ARGV[7], 'fin', attempt)
-  redis.call('HDEL', key, 'err', 'u', 'own')
+  redis.call('HDEL', key, 'err', 'ek', 'u', 'own')
   log_event(id, now, 'sent', attempt, ARGV[7])
   return {'recorded', 'sent', ''}
 end
@@ -36,6 +36,7 @@ if outcome == 'failed' then
     err = ARGV[6] .. '; ' .. MAYBE_OUT .. ': check the platform before retrying'
   end
   move(id, row, state, now, err)
+  if state == 'failed' and ARGV[7] ~= '' then redis.call('HSET', key, 'ek', ARGV[7]) end
 elseif outcome == 'unknown' then
   state, err = 'unknown', ARGV[6]
   move(id, row, state, now, err)

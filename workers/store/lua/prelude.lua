@@ -5,7 +5,7 @@
 -- ARGV[1] is always the key prefix. Post ledger hash fields: c campaign, m message, a audience,
 -- ch channel, loc locale, at scheduled time, st state, n attempt, tr tries, t1 first try,
 -- u maybe sent ("1"), own owner, fin finished attempt, lease lease end, err error, rid remote id,
--- url, sent sent time, ts last change. The due time lives in `schedule`, the deadline in
+-- url, sent sent time, ts last change, ek the kind of a failure (what a person must do). The due time lives in `schedule`, the deadline in
 -- `inflight` (sorted sets), the text in `text:<id>`, the history in the list `h:<id>`.
 local P = ARGV[1]
 local SCHEDULE, INFLIGHT = P .. 'schedule', P .. 'inflight'
@@ -64,7 +64,10 @@ local function move(id, row, state, now, err)
   local key = post_key(id)
   set_state(id, row, state, now)
   redis.call('HDEL', key, 'lease')
-  if err ~= nil then redis.call('HSET', key, 'err', err) end
+  if err ~= nil then
+    redis.call('HSET', key, 'err', err)
+    redis.call('HDEL', key, 'ek')  -- a new error; a caller that knows its kind sets it after
+  end
   redis.call('ZREM', INFLIGHT, id)
   redis.call('ZREM', SCHEDULE, id)
 end

@@ -10,7 +10,7 @@ for i = 4, #ARGV do
       or (row.state == 'unknown' and confirmed)) then
     move(id, row, 'scheduled', now)
     redis.call('HSET', post_key(id), 'tr', 0)
-    redis.call('HDEL', post_key(id), 'err', 't1', 'u', 'own')
+    redis.call('HDEL', post_key(id), 'err', 'ek', 't1', 'u', 'own')
     redis.call('ZADD', SCHEDULE, now, id)
     log_event(id, now, 'scheduled', row.attempt, 'retried by a person')
     table.insert(out, id); table.insert(out, row.campaign); table.insert(out, row.channel)
