@@ -24,6 +24,8 @@ from workers.platforms.credentials import Held, SharedCredential, Tokens
 
 Flow = Generator["HttpRequest", requests.Response, None]
 
+RENEW_EARLY = 60.0  # seconds before their expiry when shared tokens are renewed
+
 
 @dataclass(frozen=True)
 class HttpRequest:
@@ -93,8 +95,10 @@ class RefreshingAuth(Auth, ABC):
         """
 
     def expiring(self, tokens: Tokens) -> bool:
-        """Whether `tokens` are about to expire, so that they are renewed before use."""
-        return False
+        """Whether `tokens` expire within a minute (their `expires`, epoch seconds, when the
+        platform said), so that they are renewed before use rather than refused."""
+        expires = tokens.get("expires")
+        return isinstance(expires, int | float) and expires - RENEW_EARLY <= self.clock()
 
     def tokens(self) -> Held:
         """The shared tokens, signed in or renewed first when needed.

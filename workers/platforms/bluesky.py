@@ -45,7 +45,7 @@ from campaign.rules import measure
 from workers.platforms.auth import HttpRequest, RefreshingAuth, nothing_posted
 from workers.platforms.base import ClientContext, Outgoing, Published, Resend
 from workers.platforms.credentials import SharedCredential, Tokens
-from workers.platforms.http import HttpClient, credential_names, excerpt
+from workers.platforms.http import HttpClient, credential_names, excerpt, json_object
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,6 @@ _ACCOUNT_GONE = {
     "AccountTakedown": "the account was taken down by its host; nothing here can fix that",
     "AccountDeactivated": "the account is deactivated: reactivate it in the Bluesky app",
 }
-_RENEW_EARLY = 60.0  # seconds before an access token's expiry when it is renewed
 _RESOLVED_FOR = 3600.0  # seconds a handle's DID (or its absence) is remembered
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
 
@@ -118,10 +117,6 @@ class BlueskySession(RefreshingAuth):
 
     def expired(self, response: requests.Response) -> bool:
         return response.status_code == 400 and xrpc_name(response) in _RENEWABLE
-
-    def expiring(self, tokens: Tokens) -> bool:
-        expires = tokens.get("expires")
-        return isinstance(expires, int | float) and expires - _RENEW_EARLY <= self.clock()
 
     def obtain(self, current: Tokens | None) -> Tokens:
         return self._client.sign_in(current)
@@ -339,7 +334,7 @@ class BlueskyClient(HttpClient):
         response = self._send(HttpRequest("GET", url, None, _ACCEPT, what))
         did: str | None = None
         if response.ok:
-            found = _object(response).get("did")
+            found = json_object(response).get("did")
             did = found if isinstance(found, str) and found.startswith("did:") else None
         elif response.status_code != 400:
             self._raise_for_status(response, what)
@@ -377,14 +372,14 @@ class BlueskyClient(HttpClient):
             if response.status_code == 400 and xrpc_name(response) == "RecordNotFound":
                 return None
             self._raise_for_status(response, what)
-        answer = _object(response)
+        answer = json_object(response)
         uri, value = answer.get("uri"), answer.get("value")
         if not isinstance(uri, str) or not isinstance(value, dict):
             return None
         return uri, value
 
     def _session_of(self, response: requests.Response, what: str) -> Tokens:
-        answer = _object(response)
+        answer = json_object(response)
         fields = ("accessJwt", "refreshJwt", "did")
         if not all(isinstance(answer.get(name), str) and answer.get(name) for name in fields):
             raise TransientPublishError(f"bluesky: {what} answered without a session")
@@ -411,11 +406,8 @@ def xrpc_name(response: requests.Response) -> str | None:
 
 def xrpc_error(response: requests.Response) -> tuple[str, str] | None:
     """(error, message) from an XRPC error body, or None when it is not one."""
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("error"), str):
+    data = json_object(response)
+    if not isinstance(data.get("error"), str):
         return None
     message = data.get("message")
     return data["error"], message if isinstance(message, str) else ""
@@ -427,14 +419,6 @@ def _same_post(value: dict[str, Any], text: str, post: Outgoing) -> bool:
 
 def _encode(body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _object(response: requests.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _expiry(jwt: str) -> float | None:

@@ -270,6 +270,15 @@ def error_text(response: requests.Response, redact: Callable[[str], str] = str) 
     return excerpt(redact(" ".join(str(data).split())))
 
 
+def json_object(response: requests.Response) -> dict[str, Any]:
+    """The JSON object a response holds, or an empty one (no JSON, or not an object)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def excerpt(text: str) -> str:
     """At most `_BODY_EXCERPT` characters of `text` for a message."""
     return text[:_BODY_EXCERPT] + ("..." if len(text) > _BODY_EXCERPT else "")

@@ -48,7 +48,7 @@ from campaign.errors import (
 from workers.platforms.auth import HttpRequest, RefreshingAuth
 from workers.platforms.base import ClientContext, Outgoing, Published, Resend
 from workers.platforms.credentials import SharedCredential, Tokens
-from workers.platforms.http import HttpClient, excerpt
+from workers.platforms.http import HttpClient, excerpt, json_object
 from workers.platforms.retry_signals import retry_at_from
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 _JSON = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
 _ACCEPT = {"Accept": "application/json"}
 _SCOPES = "tweet.read tweet.write users.read offline.access"
-_RENEW_EARLY = 60.0  # seconds before an access token's expiry when it is renewed
 _LIMITS = ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour")
 _LOOK_BACK = timedelta(minutes=5)  # find(): posts from this long before the scheduled time
 
@@ -73,10 +72,6 @@ class XAuth(RefreshingAuth):
 
     def expired(self, response: requests.Response) -> bool:
         return response.status_code == 401
-
-    def expiring(self, tokens: Tokens) -> bool:
-        expires = tokens.get("expires_at")
-        return isinstance(expires, int | float) and expires - _RENEW_EARLY <= self.clock()
 
     def obtain(self, current: Tokens | None) -> Tokens:
         return self._client.refresh(current)
@@ -186,7 +181,7 @@ class XClient(HttpClient):
         response = self._send(request)
         if not response.ok:
             self._refuse(response, what, spent)
-        answer = _object(response)
+        answer = json_object(response)
         access = answer.get("access_token")
         if not isinstance(access, str) or not access:
             raise TransientPublishError(f"x: {what} answered without an access token")
@@ -198,13 +193,13 @@ class XClient(HttpClient):
             "access_token": access,
             # Without a new refresh token (RFC 6749 6) the one just used stays valid.
             "refresh_token": rotated if isinstance(rotated, str) and rotated else spent,
-            "expires_at": self.context.clock() + lifetime,
+            "expires": self.context.clock() + lifetime,
             "scope": str(answer.get("scope") or ""),
         }
 
     def _refuse(self, response: requests.Response, what: str, spent: str) -> NoReturn:
         """Raise what a refused token request means."""
-        answer = _object(response)
+        answer = json_object(response)
         error = str(answer.get("error") or "")
         said = _masked(f"{error}: {answer.get('error_description') or ''}".strip(": "), spent)
         said = excerpt(self._redact(said)) or f"HTTP {response.status_code}"
@@ -221,7 +216,7 @@ class XClient(HttpClient):
 
     def _platform_error(self, response: requests.Response, what: str) -> PublishError | None:
         status = response.status_code
-        problem = _object(response)
+        problem = json_object(response)
         said = excerpt(self._redact(_problem_text(problem))) or f"HTTP {status}"
         if status == 429:
             retry_at = rate_limit_reset(response.headers)
@@ -331,11 +326,3 @@ def _masked(text: str, *secrets: str) -> str:
         if secret:
             text = text.replace(secret, "[redacted]")
     return text
-
-
-def _object(response: requests.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
