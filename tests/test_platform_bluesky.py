@@ -474,6 +474,22 @@ def test_check_says_when_the_password_signs_in_another_account(
         assert "not as the channel's account campaign.test" in client.check()
 
 
+def test_an_app_password_of_another_account_posts_nothing(
+    make_bluesky_server: Callable[..., FakeBluesky], make_outgoing: MakeOutgoing
+) -> None:
+    # Given a channel for campaign.test whose app password signs in other.test
+    server = make_bluesky_server(accounts=[("other.test", BLUESKY_PASSWORD)])
+    client = bluesky_client(server.url, account="campaign.test", identifier="other.test")
+
+    # When a post is published
+    with client, pytest.raises(AuthRejected) as caught:
+        client.publish(make_outgoing())
+
+    # Then it fails, saying which account the password belongs to; nothing was posted
+    assert "signs in @other.test, not the channel's account campaign.test" in str(caught.value)
+    assert server.records == []
+
+
 def test_find_knows_a_post_only_once_it_is_out(
     bluesky_server: FakeBluesky, make_outgoing: MakeOutgoing
 ) -> None:

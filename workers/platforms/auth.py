@@ -33,8 +33,8 @@ class HttpRequest:
 
     method: str
     url: str
-    body: bytes | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = field(default=None, repr=False)  # may hold a password
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a token
     what: str = ""  # the endpoint as messages name it (never a URL that holds a secret)
 
     def with_header(self, name: str, value: str) -> HttpRequest:

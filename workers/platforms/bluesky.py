@@ -165,8 +165,7 @@ class BlueskyClient(HttpClient):
     # -- the interface -------------------------------------------------------------------
 
     def publish(self, post: Outgoing) -> Published:
-        session = self.session.tokens().tokens
-        did, handle = str(session["did"]), str(session.get("handle") or "")
+        did, handle = self._account()
         try:
             record = self._record(post)
         except OutcomeUnknown as exc:  # only a handle was looked up, never the post sent
@@ -197,8 +196,7 @@ class BlueskyClient(HttpClient):
         return Published(uri, post_url(handle, did, rkey))
 
     def find(self, post: Outgoing) -> Published | None:
-        session = self.session.tokens().tokens
-        did, handle = str(session["did"]), str(session.get("handle") or "")
+        did, handle = self._account()
         rkey = record_key(post.post_id, post.scheduled_at)
         found = self._get_record(did, rkey)
         if found is None or not _same_post(found[1], self._rich(post).text, post):
@@ -290,6 +288,24 @@ class BlueskyClient(HttpClient):
         return None
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _account(self) -> tuple[str, str]:
+        """(DID, handle) the shared session speaks for, signing in first if needed.
+
+        Raises:
+            AuthRejected: the app password signs in another account than the channel's (a post
+                would land in the wrong account).
+        """
+        session = self.session.tokens().tokens
+        did, handle = str(session["did"]), str(session.get("handle") or "")
+        account = (self.channel.account or "").strip().removeprefix("@").lower()
+        if account and account not in (handle.lower(), did.lower()):
+            raise AuthRejected(
+                f"bluesky: the app password in {credential_names(self.channel)} signs in "
+                f"@{handle}, not the channel's account {self.channel.account}: correct the "
+                "account in the campaign file, or the app password"
+            )
+        return did, handle
 
     def _record(self, post: Outgoing) -> dict[str, Any]:
         """The post as an app.bsky.feed.post record, the same on every try."""

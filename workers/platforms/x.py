@@ -130,7 +130,7 @@ class XClient(HttpClient):
 
     def find(self, post: Outgoing) -> Published | None:
         """The account's post with this text since shortly before its scheduled time."""
-        user = self._me()["id"]
+        user = self._user_id or self._me()["id"]
         start = (post.scheduled_at - _LOOK_BACK).astimezone(UTC)
         query = urlencode(
             {
@@ -223,11 +223,11 @@ class XClient(HttpClient):
             when = f"; retry after {retry_at:%Y-%m-%d %H:%M:%S} UTC" if retry_at else ""
             return RateLimited(f"x: rate limited ({said}){when}", retry_at=retry_at)
         lowered = said.lower()
-        if "duplicate content" in lowered:
+        if status == 403 and "duplicate content" in lowered:
             return AlreadyPublished(
                 f"x: X already has a post of this account with this text ({said})"
             )
-        if "too long" in lowered:
+        if status in (400, 403) and "too long" in lowered:
             return PermanentPublishError(
                 f"x: {what} refused the text as too long ({said}); X counts 280 weighted "
                 "characters (links 23; CJK, emoji and some symbols 2): shorten the template"
