@@ -28,13 +28,18 @@ from tests.fixtures.bluesky import (
     BLUESKY_HANDLE,
     BLUESKY_PASSWORD,
     PASSWORD_VARIABLE,
+    bluesky_channel,
     bluesky_client,
 )
 from tests.fixtures.leaks import leaked
+from tests.fixtures.plans import make_campaign, make_post
 from tests.fixtures.threads import at_once
+from workers import diff
 from workers.platforms.base import NoCredentialStore, Outgoing, Published, Resend
 from workers.platforms.bluesky import BlueskyClient, created_at, record_key
-from workers.store import Store
+from workers.publish import Publisher
+from workers.settings import Settings
+from workers.store import State, Store
 
 MakeOutgoing = Callable[..., Outgoing]
 KYRGYZ = "Салам! Коопсуз миграция тууралуу https://iom.int/kg маалымат #Миграция"
@@ -598,3 +603,38 @@ def test_the_fake_refuses_a_facet_outside_the_text_or_inside_a_character(
 
 def _replace(server: FakeBluesky, record: Record, value: dict[str, object]) -> None:
     server.store_record(record.did, record.rkey, dict(value))
+
+
+# -- through the publisher ----------------------------------------------------------------------
+
+
+def test_a_post_whose_answer_was_lost_is_resent_and_recorded_once(
+    bluesky_server: FakeBluesky, store: Store
+) -> None:
+    # Given a worker whose first try wrote the record but lost the answer
+    campaign = make_campaign().model_copy(
+        update={"channels": {"social": bluesky_channel(bluesky_server.url)}}
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    post = make_post(campaign, now, locale="ky", text=KYRGYZ)._replace(platform="bluesky")
+    diff.apply(store, campaign, [post])
+    store.hand_out_due(now.timestamp(), batch=10, requeue_after=60, hold=1)
+    settings = Settings(_env_file=None, max_attempts=3, backoff_base=10, backoff_max=100)  # type: ignore[call-arg]
+    environment = {PASSWORD_VARIABLE: BLUESKY_PASSWORD}
+    publisher = Publisher(settings, store, environ=lambda: environment, clock=now.timestamp)
+    bluesky_server.drop_after_create()
+    assert publisher.publish(post.id) == "retry"
+
+    # When it is handed out again
+    due = store.next_wakeup()
+    assert due is not None
+    store.hand_out_due(due, batch=10, requeue_after=60, hold=1)
+    assert publisher.publish(post.id) == "sent"
+    publisher.close()
+
+    # Then the same record answered, and it is recorded sent with its URL
+    [record] = bluesky_server.records
+    stored = store.post(post.id)
+    assert stored is not None
+    assert (stored.state, stored.remote_id) == (State.SENT, record.uri)
+    assert stored.url == f"https://bsky.app/profile/{BLUESKY_HANDLE}/post/{record.rkey}"

@@ -28,11 +28,15 @@ from campaign.errors import (
 )
 from tests.fakes.x import FakeX, weighted_length
 from tests.fixtures.leaks import leaked
+from tests.fixtures.plans import make_campaign, make_post
 from tests.fixtures.threads import at_once
-from tests.fixtures.x import REFRESH_VARIABLE, X_ACCOUNT, X_CLIENT_ID, x_client
+from tests.fixtures.x import REFRESH_VARIABLE, X_ACCOUNT, X_CLIENT_ID, x_channel, x_client
+from workers import diff
 from workers.platforms.base import NoCredentialStore, Outgoing, Published, Resend
 from workers.platforms.x import XClient
-from workers.store import Store
+from workers.publish import Publisher
+from workers.settings import Settings
+from workers.store import State, Store
 from workers.store.sqlite import SqliteStore
 
 MakeOutgoing = Callable[..., Outgoing]
@@ -526,3 +530,64 @@ def test_the_fake_spends_a_refresh_token_once(x_server: FakeX) -> None:
         "error": "invalid_request",
         "error_description": "Value passed for the token was invalid.",
     }
+
+
+# -- through the publisher ----------------------------------------------------------------------
+
+
+def publisher_for(store: Store, url: str, refresh_token: str) -> tuple[Publisher, str]:
+    """A worker's publisher for one X post handed out now; (publisher, post id)."""
+    campaign = make_campaign().model_copy(update={"channels": {"social": x_channel(url)}})
+    now = datetime.now(UTC).replace(microsecond=0)
+    post = make_post(campaign, now, locale="en")._replace(platform="x")
+    diff.apply(store, campaign, [post])
+    store.hand_out_due(now.timestamp(), batch=10, requeue_after=60, hold=1)
+    environment = {REFRESH_VARIABLE: refresh_token, "X_CLIENT_ID": X_CLIENT_ID}
+    settings = Settings(_env_file=None, max_attempts=3, backoff_base=10, backoff_max=100)  # type: ignore[call-arg]
+    return Publisher(settings, store, environ=lambda: environment, clock=now.timestamp), post.id
+
+
+def test_a_post_whose_answer_was_lost_is_recorded_sent_with_its_url(
+    x_server: FakeX, store: Store
+) -> None:
+    # Given a worker whose first try created the post on X but lost the answer
+    publisher, post_id = publisher_for(store, x_server.url, x_server.grant())
+    x_server.drop_after_create()
+    assert publisher.publish(post_id) == "retry"
+
+    # When the post is handed out again: X refuses the duplicate, and the client finds it
+    due = store.next_wakeup()
+    assert due is not None
+    store.hand_out_due(due, batch=10, requeue_after=60, hold=1)
+    assert publisher.publish(post_id) == "sent"
+
+    # Then it is recorded sent, with the URL of the one post X holds
+    [tweet] = x_server.tweets
+    stored = store.post(post_id)
+    assert stored is not None
+    assert (stored.state, stored.url) == (
+        State.SENT,
+        f"https://x.com/{X_ACCOUNT}/status/{tweet.id}",
+    )
+    publisher.close()
+
+
+def test_a_revoked_account_fails_its_post_as_needing_reconnection(
+    x_server: FakeX, store: Store
+) -> None:
+    # Given a worker that posted once, then the user revoked the app's access
+    first = x_server.grant()
+    publisher, post_id = publisher_for(store, x_server.url, first)
+    with x_client(x_server.url, first, credentials=store) as client:
+        client.check()
+    x_server.revoke(X_ACCOUNT)
+
+    # When the post is due
+    assert publisher.publish(post_id) == "failed"
+
+    # Then it failed with guidance, marked as an account to reconnect
+    stored = store.post(post_id)
+    assert stored is not None
+    assert stored.error_kind == "auth"
+    assert "reconnect the account" in (stored.error or "")
+    publisher.close()
