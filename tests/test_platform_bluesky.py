@@ -638,3 +638,20 @@ def test_a_post_whose_answer_was_lost_is_resent_and_recorded_once(
     assert stored is not None
     assert (stored.state, stored.remote_id) == (State.SENT, record.uri)
     assert stored.url == f"https://bsky.app/profile/{BLUESKY_HANDLE}/post/{record.rkey}"
+
+
+@pytest.mark.parametrize("fault", ["500", "empty 2xx"])
+def test_a_check_that_fails_on_the_way_is_worth_retrying(
+    bluesky_server: FakeBluesky, fault: str
+) -> None:
+    # Given a worker with a session, and a PDS that fails the read
+    with bluesky_client(bluesky_server.url) as client:
+        client.session.tokens()
+        if fault == "500":
+            bluesky_server.fail_next(500, {"error": "InternalServerError", "message": "boom"})
+        else:
+            bluesky_server.fail_next(200, b"")
+
+        # When the channel is checked, Then it is worth trying again: a read changed nothing
+        with pytest.raises(TransientPublishError):
+            client.check()

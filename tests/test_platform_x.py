@@ -591,3 +591,20 @@ def test_a_revoked_account_fails_its_post_as_needing_reconnection(
     assert stored.error_kind == "auth"
     assert "reconnect the account" in (stored.error or "")
     publisher.close()
+
+
+@pytest.mark.parametrize("fault", ["500", "empty 2xx", "no account"])
+def test_a_check_that_fails_on_the_way_is_worth_retrying(x_server: FakeX, fault: str) -> None:
+    # Given a worker with tokens, and a server that fails the read
+    with x_client(x_server.url, x_server.grant()) as client:
+        client.session.tokens()
+        if fault == "500":
+            x_server.fail_next(500, {"title": "Internal Server Error", "status": 500})
+        elif fault == "empty 2xx":
+            x_server.fail_next(200, b"")
+        else:
+            x_server.fail_next(200, {"data": {}})
+
+        # When the channel is checked, Then it is worth trying again: a read changed nothing
+        with pytest.raises(TransientPublishError):
+            client.check()

@@ -222,10 +222,17 @@ class FakeX(FakeServer):
 
     # -- knobs -------------------------------------------------------------------------------
 
-    def grant(self, account: str = DEFAULT_ACCOUNT, client_id: str = DEFAULT_CLIENT_ID) -> str:
+    def grant(
+        self,
+        account: str = DEFAULT_ACCOUNT,
+        client_id: str = DEFAULT_CLIENT_ID,
+        *,
+        token: str | None = None,
+    ) -> str:
         """Authorize the app for `account` (what the OAuth flow ends with): its first refresh
-        token. An earlier grant's tokens stay valid, as on X."""
-        token = _token()
+        token (`token`, when a test needs a known value). An earlier grant's tokens stay valid,
+        as on X."""
+        token = token or _token()
         with self._lock:
             self._refresh[token] = (account, client_id)
             self._issued.append(token)

@@ -211,7 +211,7 @@ class BlueskyClient(HttpClient):
             {"Accept": "application/json"},
             self._what(GET_SESSION),
         )
-        answer = self._json(self._exchange(request), request.what)
+        answer = self._read_json(request)
         handle, did = answer.get("handle"), answer.get("did")
         said = f"signed in as @{handle} ({did})"
         account = (self.channel.account or "").removeprefix("@").lower()

@@ -187,6 +187,26 @@ class HttpClient(PlatformClient):
             )
         raise PermanentPublishError(f"{self.platform}: {what} rejected the post ({said})")
 
+    def _read_json(self, request: HttpRequest) -> dict[str, Any]:
+        """The JSON object a read answers; a read changes nothing, so whatever goes wrong is
+        worth retrying, never an unknown outcome.
+
+        Raises:
+            PublishError: TransientPublishError for a failed exchange or an answer without a
+                JSON object; AuthRejected and others as the error mapping says.
+        """
+        try:
+            response = self._exchange(request)
+        except OutcomeUnknown as exc:
+            raise TransientPublishError(f"{exc}; a read, so nothing was changed") from None
+        data = json_object(response)
+        if not data:
+            raise TransientPublishError(
+                f"{self.platform}: {request.what} answered HTTP {response.status_code} without "
+                "a JSON object; worth trying again"
+            )
+        return data
+
     def _json(self, response: requests.Response, what: str) -> dict[str, Any]:
         """The JSON object of a 2xx answer; the post was accepted, so a bad body is unknown."""
         try:

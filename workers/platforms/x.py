@@ -141,11 +141,9 @@ class XClient(HttpClient):
             }
         )
         path = f"/2/users/{quote(str(user), safe='')}/tweets"
-        response = self._exchange(
-            HttpRequest("GET", f"{self._url(path)}?{query}", None, _ACCEPT, self._what(path))
-        )
+        request = HttpRequest("GET", f"{self._url(path)}?{query}", None, _ACCEPT, self._what(path))
+        tweets = self._read_json(request).get("data")
         wanted = _comparable(post.text)
-        tweets = self._json(response, self._what(path)).get("data")
         for tweet in tweets if isinstance(tweets, list) else []:
             if isinstance(tweet, dict) and _shown_text(tweet) == wanted:
                 return Published(str(tweet["id"]), self._post_url(str(tweet["id"])))
@@ -255,8 +253,8 @@ class XClient(HttpClient):
 
     def _me(self) -> dict[str, Any]:
         what = self._what("/2/users/me")
-        response = self._exchange(HttpRequest("GET", self._url("/2/users/me"), None, _ACCEPT, what))
-        data = self._json(response, what).get("data")
+        request = HttpRequest("GET", self._url("/2/users/me"), None, _ACCEPT, what)
+        data = self._read_json(request).get("data")
         if not isinstance(data, dict) or not data.get("id"):
             raise TransientPublishError(f"x: {what} answered without the account")
         self._user_id = str(data["id"])
