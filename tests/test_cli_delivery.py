@@ -18,11 +18,14 @@ from campaign.plan import load_plan
 from tests.fixtures.redis import RedisServer
 from tests.fixtures.stores import BACKENDS
 from workers.settings import load_settings
-from workers.store import Failed, Sent, State, Store, open_store
+from workers.store import Failed, Sent, State, Store, Unknown, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "cli:"
-COMMANDS = ("plan", "apply", "status", "pause", "resume", "cancel", "scheduler")
+COMMANDS = (
+    "plan", "apply", "run", "status", "pause", "resume", "cancel", "restore", "retry",
+    "scheduler",
+)  # fmt: skip
 
 
 def cli(argv: Sequence[str]) -> int:
@@ -41,7 +44,7 @@ def write_campaign(directory: Path, times: Sequence[str], ky: str = "Салам 
             """\
             campaign: spring
             title: Spring
-            timezone: UTC
+            timezone: Asia/Bishkek
             start: 2030-01-01
             end: 2030-12-31
             templates: templates
@@ -103,19 +106,21 @@ def test_plan_shows_the_posts_to_add_and_changes_nothing(
 
     out = capsys.readouterr().out
     assert "2 to add, 0 to change, 0 to cancel" in out
-    assert out.count("  + 2030-06-01T10:00:00Z  social  ") == 2
+    assert out.count("  + 2030-06-01 10:00 +06:00  social  ") == 2
     assert env.campaigns() == []
 
 
 def test_apply_refuses_posts_for_a_platform_it_cannot_publish_to_yet(
     env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given a campaign whose channel is on a platform without a client in this version
     path = write_campaign(tmp_path, ["2030-06-01 10:00"])
-    path.write_text(path.read_text().replace("platform: mastodon", "platform: telegram"))
+    path.write_text(
+        path.read_text().replace(
+            "platform: mastodon\n    api_url: https://mastodon.example", "platform: telegram"
+        )
+    )
 
-    # When it is applied, Then nothing is stored and the error says what can be published
-    assert cli(["apply", str(path)]) == 1
+    assert cli(["apply", str(path)]) == 2
     assert "cannot publish to yet: social (telegram)" in capsys.readouterr().err
     assert env.campaigns() == []
 
@@ -145,7 +150,7 @@ def test_the_stored_text_is_exactly_what_the_preview_shows(env: Store, tmp_path:
     assert {(p.id, p.locale) for p in env.posts("spring")} == {(p.id, p.locale) for p in planned}
 
 
-def test_plan_after_editing_shows_changed_text_and_removed_posts(
+def test_plan_after_editing_shows_the_text_changes_and_removed_posts(
     env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli(["apply", str(write_campaign(tmp_path, ["2030-06-01 10:00", "2030-06-02 10:00"]))])
@@ -156,11 +161,29 @@ def test_plan_after_editing_shows_changed_text_and_removed_posts(
 
     out = capsys.readouterr().out
     assert "0 to add, 1 to change, 2 to cancel" in out
-    assert "(text)" in out
-    assert "(removed from the campaign file)" in out
+    assert "      -Салам 1\n      +Саламатсызбы 1\n" in out
+    assert out.count("(removed from the campaign file)") == 2
 
 
-def test_status_lists_counts_next_posts_failures_and_urls(
+def test_plan_and_apply_of_a_big_campaign_print_a_summary(
+    env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    times = [f"2030-06-{day:02d} 10:00" for day in range(1, 29)]
+    path = write_campaign(tmp_path, times)
+
+    assert cli(["apply", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert cli(["plan", str(path), "--verbose", "--format", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+
+    assert "56 to add" in out
+    assert "... and 36 more (--verbose shows every one)" in out
+    assert len(out.splitlines()) < 25
+    assert plan["add"] == []
+    assert plan["applied"] is False
+
+
+def test_status_lists_counts_failures_and_urls_in_local_time(
     env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli(["apply", str(write_campaign(tmp_path, ["2030-06-01 10:00"]))])
@@ -172,43 +195,127 @@ def test_status_lists_counts_next_posts_failures_and_urls(
     assert cli(["status"]) == 0
     table = capsys.readouterr().out
     assert cli(["status", "spring", "--format", "json"]) == 0
-    (report,) = json.loads(capsys.readouterr().out)
+    report = json.loads(capsys.readouterr().out)
 
+    assert table.startswith(f"store: {env.describe()}\n")
     assert "sent 1" in table
     assert "failed 1" in table
+    assert "2030-06-01 10:00 +06:00" in table
     assert "https://mastodon.example/@c/1" in table
     assert "401 the access token is invalid" in table
-    assert report["counts"]["sent"] == 1
-    assert report["sent"][0]["url"] == "https://mastodon.example/@c/1"
-    assert report["problems"][0]["error"] == "401 the access token is invalid"
+    (campaign,) = report["campaigns"]
+    assert campaign["counts"]["sent"] == 1
+    assert campaign["sent"][0]["url"] == "https://mastodon.example/@c/1"
+    assert campaign["sent"][0]["scheduled_at"] == "2030-06-01T04:00:00.000Z"
+    assert campaign["sent"][0]["local_time"] == "2030-06-01T10:00:00+06:00"
+    assert campaign["problems"][0]["error"] == "401 the access token is invalid"
 
 
-def test_pause_resume_and_cancel(
+def test_a_channel_whose_account_was_refused_needs_reconnecting(
+    env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(["apply", str(write_campaign(tmp_path, ["2030-06-01 10:00"]))])
+    first, second = (p.id for p in env.posts("spring"))
+    _record(env, first, "failed", "mastodon: 401 token revoked", kind="auth")
+    _record(env, second, "sent", "2", "https://mastodon.example/@c/2")
+    capsys.readouterr()
+
+    cli(["status", "spring"])
+
+    assert (
+        "  ! social: reconnect the account (1 post(s) failed): mastodon: 401 token revoked"
+        in capsys.readouterr().out
+    )
+
+
+def test_status_of_one_post_tells_its_whole_story(
+    env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(["apply", str(write_campaign(tmp_path, ["2030-06-01 10:00"], ky="Салам\x1b]0;pwned\x07"))])
+    post = next(p for p in env.posts("spring") if p.locale == "ky")
+    _record(env, post.id, "sent", "9", "https://mastodon.example/@c/9")
+    capsys.readouterr()
+
+    assert cli(["status", "--post", post.id]) == 0
+    story = capsys.readouterr().out
+    assert cli(["status", "--post", post.id, "--format", "json"]) == 0
+    detail = json.loads(capsys.readouterr().out)
+
+    assert "scheduled 2030-06-01 10:00 +06:00 (2030-06-01T04:00:00.000Z)" in story
+    assert "queued" in story
+    assert "sending" in story
+    assert "Салам\\x1b]0;pwned\\x07" in story  # escaped, never raw on a terminal
+    assert "\x1b" not in story
+    assert [event["state"] for event in detail["history"]] == ["queued", "sending", "sent"]
+    assert detail["text"] == "Салам\x1b]0;pwned\x07"
+
+
+def test_pause_and_resume_a_part_of_a_campaign(
+    env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(["apply", str(write_campaign(tmp_path, ["2030-06-01 10:00"]))])
+    capsys.readouterr()
+
+    assert cli(["pause", "spring", "--locale", "ky"]) == 0
+    assert capsys.readouterr().out == "paused spring (locale ky)\n"
+    assert cli(["status", "spring", "--format", "json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)["campaigns"]
+    assert (report["paused"], report["paused_parts"]) == (False, ["locale ky"])
+    assert cli(["resume", "spring"]) == 2
+    assert "spring was not paused (paused: locale ky)" in capsys.readouterr().err
+    assert cli(["resume", "spring", "--locale", "ky"]) == 0
+
+
+def test_cancel_asks_says_how_many_and_can_be_undone(
     env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_campaign(tmp_path, ["2030-06-01 10:00"])
     cli(["apply", str(path)])
     capsys.readouterr()
 
-    assert cli(["pause", "spring"]) == 0
-    assert capsys.readouterr().out == "paused spring\n"
-    assert cli(["status", "spring", "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["paused"] is True
-    assert cli(["resume", "spring"]) == 0
-    assert cli(["cancel", "spring", "--message", "withdrawn"]) == 0
-
-    assert "cancelled 2 posts of spring" in capsys.readouterr().out
+    # Not on a terminal and without --yes, nothing is cancelled
+    assert cli(["cancel", "spring"]) == 2
+    assert "Cancel 2 post(s) of spring? " in capsys.readouterr().err
+    assert cli(["cancel", "spring", "--message", "withdrawn", "--yes"]) == 0
+    assert "cancelled 2 posts of spring; undo with `campaign restore spring`" in (
+        capsys.readouterr().out
+    )
     assert {p.state for p in env.posts("spring")} == {State.CANCELLED}
-    # Applying the file again brings back what is still ahead
+
+    # Resume is not the way back; restore and apply are
+    assert cli(["resume", "spring"]) == 2
+    assert "was cancelled (withdrawn), not paused" in capsys.readouterr().err
+    assert cli(["restore", "spring", "--locale", "ky"]) == 0
+    assert "restored 1 posts of spring (locale ky)" in capsys.readouterr().out
     assert cli(["apply", str(path)]) == 0
-    assert "2 to add" in capsys.readouterr().out
+    assert "1 to add" in capsys.readouterr().out
+    assert {p.state for p in env.posts("spring")} == {State.SCHEDULED}
+
+
+def test_retry_sends_failed_posts_again_and_unknown_ones_only_once_confirmed(
+    env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(["apply", str(write_campaign(tmp_path, ["2030-06-01 10:00"]))])
+    failed, unsure = (p.id for p in env.posts("spring"))
+    _record(env, failed, "failed", "MASTODON_TOKEN is not set", kind="config")
+    _record(env, unsure, "unknown", "the server closed the connection")
+    capsys.readouterr()
+
+    assert cli(["retry", "spring", "--yes"]) == 0
+    assert "retried 1 post(s)" in capsys.readouterr().out
+    assert cli(["retry", "spring", "--state", "unknown", "--yes"]) == 0
+    assert "may be on their platform already" in capsys.readouterr().out
+    assert env.post(unsure).state is State.UNKNOWN  # type: ignore[union-attr]
+    assert cli(["retry", "spring", "--state", "unknown", "--confirmed-not-on-platform",
+                "--yes", "--format", "json"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out) == {"reconciled": [], "retried": [unsure]}
     assert {p.state for p in env.posts("spring")} == {State.SCHEDULED}
 
 
 def test_an_unknown_campaign_is_one_clear_error(
     env: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli(["pause", "nope"]) == 1
+    assert cli(["pause", "nope"]) == 2
     assert capsys.readouterr().err == (
         "error: no campaign 'nope' is stored (apply its file first)\n"
     )
@@ -240,7 +347,7 @@ def test_the_scheduler_command_runs_until_sigterm(redis_server: RedisServer) -> 
     assert "scheduler stopped" in errors.decode()
 
 
-def _record(store: Store, post_id: str, outcome: str, *args: str) -> None:
+def _record(store: Store, post_id: str, outcome: str, *args: str, kind: str | None = None) -> None:
     """Drive one post to `outcome` as the scheduler and a worker would, at its time."""
     stored = store.post(post_id)
     assert stored is not None
@@ -249,8 +356,10 @@ def _record(store: Store, post_id: str, outcome: str, *args: str) -> None:
     claim = store.claim(post_id, at, owner="test", lease=60, resend={})
     if outcome == "sent":
         store.finish(post_id, claim.attempt, at, Sent(args[0], args[1]))
+    elif outcome == "unknown":
+        store.finish(post_id, claim.attempt, at, Unknown(args[0]))
     else:
-        store.finish(post_id, claim.attempt, at, Failed(args[0]))
+        store.finish(post_id, claim.attempt, at, Failed(args[0], kind=kind))
 
 
 def test_an_invalid_setting_is_one_clear_error(
@@ -259,7 +368,7 @@ def test_an_invalid_setting_is_one_clear_error(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CAMPAIGN_MAX_ATTEMPTS", "zero")
 
-    assert cli(["status"]) == 1
+    assert cli(["status"]) == 2
 
     assert capsys.readouterr().err.startswith("error: invalid settings: CAMPAIGN_MAX_ATTEMPTS:")
 
@@ -270,7 +379,7 @@ def test_a_misspelt_setting_is_rejected_with_a_suggestion(
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("CAMPAIGN_REDIS_ULR=redis://x\nMASTODON_TOKEN=t\n")
 
-    assert cli(["status"]) == 1
+    assert cli(["status"]) == 2
 
     assert capsys.readouterr().err == (
         "error: unknown settings: CAMPAIGN_REDIS_ULR (did you mean CAMPAIGN_REDIS_URL?)\n"

@@ -12,7 +12,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry as RedisRetry
 
-from campaign.errors import StoreError, UnsafeStoreError
+from campaign.errors import ConfigurationError, StoreError, UnsafeStoreError
 from tests.fixtures.plans import make_campaign, make_post, posts_at
 from workers import diff, transitions
 from workers.store import (
@@ -116,6 +116,7 @@ def _given(client: redis.Redis, row: Row, *, paused: bool = False, limit: int = 
         ("own", row.owner),
         ("err", row.error),
         ("ek", row.error_kind),
+        ("rt", row.retried_at),
     ):
         if value is not None:
             fields[name] = value
@@ -150,6 +151,7 @@ def _found(client: redis.Redis) -> Row:
     return Row(
         state=State(raw["st"]),
         scheduled_at=float(raw["at"]),
+        retried_at=number("rt"),
         due=due if due is not None else 0.0,
         deadline=deadline,
         lease_until=number("lease"),
@@ -243,9 +245,8 @@ def test_the_due_script_decides_as_transitions_hand_out(
     redis_store: RedisStore, redis_client: redis.Redis, paused: bool, late: bool
 ) -> None:
     now = T + (900 if late else 5)
-    for row in ROWS:
-        if row.state is not State.SCHEDULED:
-            continue
+    scheduled = [row for row in ROWS if row.state is State.SCHEDULED]
+    for row in scheduled + [replace(row, retried_at=now - 10) for row in scheduled]:
         _given(redis_client, row, paused=paused)
         step = transitions.hand_out(
             row, now, max_lateness=600, paused=paused, hold=1, requeue_after=60
@@ -269,3 +270,23 @@ def test_the_reclaim_script_decides_as_transitions_reclaim(
         assert bool(handed) == (step.row is not None), moved
         found = _found(redis_client)
         assert found.deadline == (step.row.deadline if step.row else None), moved
+
+
+def test_a_claim_that_a_crash_can_lose_refuses_channels_that_cannot_resend(
+    redis_store: RedisStore, redis_client: redis.Redis
+) -> None:
+    # Given a Redis that fsyncs its append-only file once a second
+    webhook = make_campaign(platform="webhook", api_url="https://hooks.example/in")
+    post = make_post(webhook, NOW)
+    redis_client.config_set("appendfsync", "everysec")
+    try:
+        # Then a webhook campaign is refused, saying why and what to do
+        with pytest.raises(ConfigurationError, match="appendfsync always"):
+            diff.apply(redis_store, webhook, [post])
+        assert redis_store.campaigns() == []
+        # unless the operator accepts the risk; a Mastodon campaign resends by key and is fine
+        diff.apply(redis_store, webhook, [post], accept_claim_loss=True)
+        diff.apply(redis_store, make_campaign("other"), [make_post(make_campaign("other"), NOW)])
+    finally:
+        redis_client.config_set("appendfsync", "always")
+    assert redis_store.claim_loss() is None

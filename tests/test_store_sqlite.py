@@ -30,6 +30,10 @@ def test_the_file_is_in_wal_mode_and_every_commit_is_synced(sqlite_store: Sqlite
     assert sqlite_store._db().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
+def test_a_claim_is_on_disk_when_it_returns(sqlite_store: SqliteStore) -> None:
+    assert sqlite_store.claim_loss() is None
+
+
 def test_a_file_written_by_a_newer_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "campaign.db"
     db = sqlite3.connect(path)

@@ -20,7 +20,7 @@ from campaign.errors import ConfigurationError, StoreError, StoreTimeout
 from campaign.post import Post
 from workers import transitions
 from workers.logging import state_change
-from workers.platforms.base import available_platforms
+from workers.platforms.base import Resend, available_platforms, client_class
 from workers.ratelimit import route_for
 from workers.store import NewPost, PlanChange, State, Store, StoredPost
 
@@ -38,9 +38,12 @@ class Change:
     post_id: str
     channel: str
     locale: str
-    scheduled_at: datetime
+    scheduled_at: datetime  # UTC
+    zone: str  # the audience's time zone, to show people the local time
     what: str  # "add", "change", "cancel", "keep"
     detail: str = ""
+    old_text: str | None = None  # set when the text changes
+    new_text: str | None = None
 
 
 @dataclass
@@ -80,6 +83,9 @@ def compute(
     stored = {post.id: post for post in store.posts(slug)}
     texts = _texts(store, list(stored), progress)
     channels = delivered_channels(campaign, base)
+    record = store.campaign(slug)
+    zones = dict(record.zones) if record else {}
+    zones.update((name, campaign.audience_timezone(name)) for name in campaign.audiences)
     diff = PlanDiff(
         slug, settings_changed=_settings_changed(store, campaign, channels, bool(posts))
     )
@@ -93,27 +99,31 @@ def compute(
             else:
                 diff.add.append(_line(post, "add"))
             continue
-        differences = _differences(old, texts.get(post.id), post)
+        old_text = texts.get(post.id)
+        differences = _differences(old, old_text, post)
         if not differences:
             continue
         detail = ", ".join(differences)
+        text = (old_text, post.text) if "text" in differences else (None, None)
         if transitions.can_change(old.state):
-            diff.change.append(_line(post, "change", detail))
+            diff.change.append(_line(post, "change", detail, *text))
         else:
-            diff.kept.append(_line(post, "keep", f"{old.state}: {detail}"))
+            diff.kept.append(_line(post, "keep", f"{old.state}: {detail}", *text))
     for old in sorted(stored.values(), key=lambda p: (p.scheduled_at, p.id)):
         if old.id in planned:
             continue
+        zone = zones.get(old.audience, "UTC")
         if transitions.can_cancel(old.state):
             diff.cancel.append(
-                Change(old.id, old.channel, old.locale, old.scheduled_at, "cancel", REMOVED)
+                Change(old.id, old.channel, old.locale, old.scheduled_at, zone, "cancel", REMOVED)
             )
         elif old.state is State.SENDING:
             diff.kept.append(
                 Change(
-                    old.id, old.channel, old.locale, old.scheduled_at, "keep", "sending: removed"
+                    old.id, old.channel, old.locale, old.scheduled_at, zone, "keep",
+                    "sending: removed",
                 )
-            )
+            )  # fmt: skip
     return diff
 
 
@@ -125,6 +135,7 @@ def apply(
     *,
     launched: float | None = None,
     base: Path | None = None,
+    accept_claim_loss: bool = False,
 ) -> PlanDiff:
     """Make the store match the plan, all or nothing; applying the same plan again is a no-op.
 
@@ -134,6 +145,8 @@ def apply(
     Raises:
         StoreError: the store kept changing under us, or failed.
     """
+    _check_publishable(campaign, posts)
+    _check_durable(store, posts, accept=accept_claim_loss)
     by_id = {post.id: post for post in posts}
     conflict = None
     for _ in range(_ATTEMPTS):
@@ -235,6 +248,29 @@ def _check_publishable(campaign: Campaign, posts: Sequence[Post]) -> None:
         )
 
 
+def _check_durable(store: Store, posts: Sequence[Post], *, accept: bool) -> None:
+    """Refuse posts that cannot be resent safely on a store that can lose a claim in a crash:
+    the claim is what keeps a second attempt from sending them again.
+
+    Raises:
+        ConfigurationError: unless the operator accepted the risk.
+    """
+    unsafe = sorted(
+        {
+            f"{post.channel} ({post.platform})"
+            for post in posts
+            if client_class(post.platform).resend is Resend.UNSAFE
+        }
+    )
+    loss = store.claim_loss() if unsafe else None
+    if loss and not accept:
+        raise ConfigurationError(
+            f"{loss}, and {', '.join(unsafe)} cannot resend a post safely, so such a crash could "
+            "post twice: set appendfsync always (docs/delivery.md), or "
+            "CAMPAIGN_ACCEPT_CLAIM_LOSS=true to accept that"
+        )
+
+
 def _differences(old: StoredPost, text: str | None, post: Post) -> list[str]:
     found = []
     if text != post.text:
@@ -248,8 +284,17 @@ def _differences(old: StoredPost, text: str | None, post: Post) -> list[str]:
     return found
 
 
-def _line(post: Post, what: str, detail: str = "") -> Change:
-    return Change(post.id, post.channel, post.locale, post.scheduled_at, what, detail)
+def _line(
+    post: Post,
+    what: str,
+    detail: str = "",
+    old_text: str | None = None,
+    new_text: str | None = None,
+) -> Change:
+    return Change(
+        post.id, post.channel, post.locale, post.scheduled_at, post.timezone, what, detail,
+        old_text, new_text,
+    )  # fmt: skip
 
 
 def _new(post: Post) -> NewPost:

@@ -19,7 +19,6 @@ by workers.transitions, for every path.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import signal
 import threading
@@ -30,9 +29,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from pathlib import Path
-
-from dotenv import dotenv_values
 
 from campaign.definition import Channel
 from campaign.errors import (
@@ -45,17 +41,20 @@ from campaign.errors import (
     RateLimited,
     TransientPublishError,
 )
-from workers.logging import redact, scrub, state_change
+from workers.logging import scrub, state_change
 from workers.middleware import Middleware
 from workers.platforms.base import (
     ClientContext,
     ClientFactory,
     Outgoing,
     PlatformClient,
+    Published,
     Timeouts,
+    client_class,
     client_for,
     resend_policy,
 )
+from workers.secrets import Environment, secrets_for
 from workers.settings import Settings
 from workers.store import (
     Claim,
@@ -67,35 +66,14 @@ from workers.store import (
     Sent,
     State,
     Store,
+    StoredPost,
     Unknown,
     Verdict,
 )
 
 log = logging.getLogger(__name__)
 
-ENV_FILE = ".env"
 ALREADY_OUT = "the platform already has this post (URL not known): check the platform"
-
-
-class Environment:
-    """The process environment over `.env`, read again only when `.env` changes."""
-
-    def __init__(self, path: str = ENV_FILE) -> None:
-        self._path = Path(path)
-        self._stamp: tuple[int, int] | None = None
-        self._values: dict[str, str] = dict(os.environ)
-
-    def __call__(self) -> Mapping[str, str]:
-        try:
-            status = self._path.stat()
-            stamp: tuple[int, int] | None = (status.st_mtime_ns, status.st_size)
-        except OSError:
-            stamp = None
-        if stamp != self._stamp:
-            self._stamp = stamp
-            found = dotenv_values(self._path) if stamp else {}
-            self._values = {**{k: v for k, v in found.items() if v is not None}, **os.environ}
-        return self._values
 
 
 @dataclass
@@ -105,7 +83,7 @@ class Publisher:
     settings: Settings
     store: Store
     middleware: Sequence[Middleware] = ()
-    environ: Callable[[], Mapping[str, str]] = field(default_factory=Environment)
+    environ: Callable[[], Mapping[str, str]] | None = None  # default: Environment(env_file)
     clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
     client_factory: ClientFactory = client_for
@@ -113,6 +91,10 @@ class Publisher:
     _clients: dict[tuple[str, str], tuple[Channel, dict[str, str], PlatformClient]] = field(
         default_factory=dict, repr=False
     )
+
+    def __post_init__(self) -> None:
+        if self.environ is None:
+            self.environ = Environment(self.settings.env_file)
 
     @cached_property
     def resend(self) -> ResendPolicy:
@@ -158,7 +140,8 @@ class Publisher:
                 f"campaign {campaign!r} has no stored channel {channel_name!r}"
             )
         channel = route.settings
-        secrets = self._secrets(channel)
+        assert self.environ is not None
+        secrets = secrets_for(channel, self.environ())
         cached = self._clients.get((campaign, channel_name))
         if cached is not None and cached[0] == channel and cached[1] == secrets:
             return cached[2]
@@ -265,34 +248,6 @@ class Publisher:
         named = retry_at.timestamp() + self.rng.uniform(0, 0.5)
         return max(named, now) if rate_limited else max(named, backoff)
 
-    def _secrets(self, channel: Channel) -> dict[str, str]:
-        """The channel's secrets by role, from the environment, checked before any request.
-
-        Raises:
-            ConfigurationError: one is unset, or could not be sent as it is.
-        """
-        environ = self.environ()
-        secrets = {}
-        for role, name in channel.credential_names().items():
-            secret = environ.get(name)
-            if not secret:
-                raise ConfigurationError(
-                    f"the environment variable {name} (the channel's {role.replace('_', ' ')}) "
-                    "is not set in the worker's environment or .env"
-                )
-            redact(secret)
-            if secret != secret.strip():
-                raise ConfigurationError(
-                    f"{name} starts or ends with whitespace (a trailing newline?): remove it"
-                )
-            if not secret.isprintable() or not secret.isascii():
-                raise ConfigurationError(
-                    f"{name} holds characters a token cannot have (non-ASCII or control "
-                    "characters): copy the secret again"
-                )
-            secrets[role] = secret
-        return secrets
-
 
 @contextmanager
 def _uninterrupted() -> Iterator[None]:
@@ -338,3 +293,36 @@ def _log_finish(claim: Claim, state: State, outcome: Outcome, reason: str | None
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def reconcile(
+    store: Store, post: StoredPost, environ: Mapping[str, str] | None = None
+) -> Published | None:
+    """Look an unknown post up on its platform; when the platform has it, record it sent.
+
+    None when the platform does not have it, or its client cannot say.
+
+    Raises:
+        ConfigurationError: the channel's secrets are not set.
+        PublishError: the platform could not be asked.
+    """
+    route = store.route(post.campaign, post.channel)
+    if route is None or not client_class(route.settings.platform).can_find():
+        return None
+    secrets = secrets_for(route.settings, environ if environ is not None else Environment()())
+    context = ClientContext(route.settings, secrets, store)
+    with client_for(context) as client:
+        found = client.find(
+            Outgoing(
+                post_id=post.id,
+                campaign=post.campaign,
+                channel_name=post.channel,
+                text=store.texts([post.id]).get(post.id, ""),
+                locale=post.locale,
+                scheduled_at=post.scheduled_at,
+            )
+        )
+    if found is not None:
+        url = scrub(found.url) if found.url else None
+        store.finish(post.id, 0, time.time(), Sent(found.remote_id, url))
+    return found

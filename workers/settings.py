@@ -9,16 +9,17 @@ from __future__ import annotations
 import os
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from dotenv import dotenv_values
-from pydantic import Field, RedisDsn, ValidationError, model_validator
+from pydantic import Field, RedisDsn, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from campaign.errors import ConfigurationError
 
 PREFIX = "CAMPAIGN_"
 DATABASE_FILE = "campaign.db"
+ENV_FILE = ".env"
 
 
 def default_data_dir() -> Path:
@@ -74,10 +75,22 @@ class Settings(BaseSettings):
     scheduler_tick: float = Field(default=1.0, gt=0)
     scheduler_batch: int = Field(default=100, gt=0)
 
+    # Let channels that cannot resend safely (webhook, Telegram) post through a store whose
+    # machine can lose the last claims in a crash (Redis without appendfsync always): such a
+    # crash may then send those posts twice.
+    accept_claim_loss: bool = False
+
     log_json: bool = False
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # The .env file read (found by load_settings: this folder or the nearest one above).
+    env_file: Path | None = None
     # Dotted paths ("package.module:Class") of publish middleware, run in order.
     middleware: list[str] = Field(default_factory=list)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _limits_fit(self) -> Self:
@@ -123,15 +136,34 @@ class Settings(BaseSettings):
         return self.data_dir / DATABASE_FILE
 
 
-def load_settings(env_file: str | None = ".env") -> Settings:
-    """Settings from the environment and `.env`; an unknown `CAMPAIGN_*` name is an error.
+def find_env_file(start: Path | None = None) -> Path | None:
+    """The `.env` of this folder or of the nearest folder above it, as tools like docker
+    compose and python-dotenv find it; None when there is none."""
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        path = candidate / ENV_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+def load_settings(env_file: Path | str | None = None) -> Settings:
+    """Settings from the environment and a `.env` file; an unknown `CAMPAIGN_*` name is an error.
+
+    The file is `env_file` when given, else CAMPAIGN_ENV_FILE, else the first `.env` found from
+    the working folder upwards.
 
     Raises:
-        ConfigurationError: a `CAMPAIGN_*` name is unknown or its value is invalid.
+        ConfigurationError: the named file is missing, or a `CAMPAIGN_*` name is unknown, or a
+            value is invalid.
     """
+    named = env_file or os.environ.get(f"{PREFIX}ENV_FILE")
+    path = Path(named) if named else find_env_file()
+    if named and not Path(named).is_file():
+        raise ConfigurationError(f"the settings file {named} does not exist")
     names = set(os.environ)
-    if env_file and Path(env_file).is_file():
-        names |= set(dotenv_values(env_file))
+    if path is not None:
+        names |= set(dotenv_values(path))
     known = {f"{PREFIX}{field.upper()}" for field in Settings.model_fields}
     unknown = sorted(n for n in names if n.upper().startswith(PREFIX) and n.upper() not in known)
     if unknown:
@@ -142,7 +174,7 @@ def load_settings(env_file: str | None = ".env") -> Settings:
         ]
         raise ConfigurationError(f"unknown settings: {'; '.join(hints)}")
     try:
-        return Settings(_env_file=env_file)  # type: ignore[call-arg]  # pydantic-settings init arg
+        return Settings(_env_file=path, env_file=path)  # type: ignore[call-arg]
     except ValidationError as exc:
         problems = "; ".join(
             f"{PREFIX}{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"

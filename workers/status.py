@@ -1,39 +1,47 @@
-"""What a campaign manager asks of the store: counts per state, what is next, what went wrong."""
+"""What a campaign manager asks of the store: counts per state, what is next, what went wrong,
+which channels need a person (an account to reconnect, a setting to fix)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from campaign.post import utc_iso
-from workers.store import State, Store, StoredPost
+from workers.store import CampaignRecord, State, Store, StoredPost
 
-NEXT = 5
+NEXT = 5  # posts due next
+RECENT = 10  # posts sent last
+PROBLEMS = 50  # failed, unknown and missed posts listed (counts say how many in all)
 TROUBLE = (State.FAILED, State.UNKNOWN, State.MISSED)
+# What a failure's kind asks of a person, by Failed.kind.
+NEEDS = {"auth": "reconnect the account", "config": "fix its settings"}
+
+
+@dataclass(frozen=True)
+class Attention:
+    """A channel whose posts fail until a person acts."""
+
+    channel: str
+    needs: str  # what to do: NEEDS
+    posts: int
+    error: str  # the last error, which says how
 
 
 @dataclass(frozen=True)
 class CampaignStatus:
-    campaign: str
-    title: str
-    paused: bool
-    cancelled: str | None
-    counts: dict[str, int]
+    record: CampaignRecord
+    paused_everywhere: bool
+    counts: dict[State, int]
     next_due: list[StoredPost]
     problems: list[StoredPost]
-    sent: list[StoredPost]
+    sent: list[StoredPost]  # the last sent, or every post with `every`
+    attention: list[Attention]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "campaign": self.campaign,
-            "title": self.title,
-            "paused": self.paused,
-            "cancelled": self.cancelled,
-            "counts": self.counts,
-            "next_due": [_post(p) for p in self.next_due],
-            "problems": [_post(p) for p in self.problems],
-            "sent": [_post(p) for p in self.sent],
-        }
+    @property
+    def paused(self) -> bool:
+        return self.paused_everywhere or any(scope.whole for scope in self.record.paused)
+
+    def zone(self, post: StoredPost) -> str:
+        """The post's audience's time zone (UTC for an audience no longer in the file)."""
+        return self.record.zones.get(post.audience, "UTC")
 
 
 def lateness(post: StoredPost) -> float:
@@ -42,38 +50,35 @@ def lateness(post: StoredPost) -> float:
     return (post.sent_at - post.scheduled_at).total_seconds()
 
 
-def _post(post: StoredPost) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "id": post.id,
-        "channel": post.channel,
-        "locale": post.locale,
-        "scheduled_at": utc_iso(post.scheduled_at),
-        "state": str(post.state),
-        "attempts": post.attempts,
-    }
-    if post.url or post.remote_id:
-        entry.update(url=post.url, remote_id=post.remote_id)
-    if post.sent_at:
-        entry["sent_at"] = post.sent_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        entry["late_seconds"] = round(lateness(post), 3)
-    if post.error and post.state is not State.SENT:
-        entry["error"] = post.error
-    return entry
+def campaign_status(store: Store, campaign: str, *, every: bool = False) -> CampaignStatus | None:
+    """The state of one stored campaign, or None when it is not stored.
 
-
-def campaign_status(store: Store, campaign: str) -> CampaignStatus | None:
-    """The state of one stored campaign, or None when it is not stored."""
+    With `every`, `sent` holds every post of the campaign (for a full listing), not the last.
+    """
     record = store.campaign(campaign)
     if record is None:
         return None
-    counts = store.counts(campaign)
+    problems = store.posts(campaign, states=TROUBLE)
+    sent = store.posts(campaign, states=None if every else (State.SENT,))
+    if not every:
+        sent = sent[-RECENT:]
     return CampaignStatus(
-        campaign=campaign,
-        title=record.title,
-        paused=any(scope.whole for scope in record.paused) or store.paused_everywhere(),
-        cancelled=record.cancelled,
-        counts={str(state): counts[state] for state in State},
+        record=record,
+        paused_everywhere=store.paused_everywhere(),
+        counts=store.counts(campaign),
         next_due=store.posts(campaign, states=(State.SCHEDULED, State.QUEUED), limit=NEXT),
-        problems=store.posts(campaign, states=TROUBLE),
-        sent=store.posts(campaign, states=(State.SENT,)),
+        problems=problems[:PROBLEMS],
+        sent=sent,
+        attention=_attention(problems),
     )
+
+
+def _attention(problems: list[StoredPost]) -> list[Attention]:
+    found: dict[tuple[str, str], list[StoredPost]] = {}
+    for post in problems:
+        if post.state is State.FAILED and post.error_kind in NEEDS:
+            found.setdefault((post.channel, post.error_kind), []).append(post)
+    return [
+        Attention(channel, NEEDS[kind], len(posts), posts[-1].error or "")
+        for (channel, kind), posts in sorted(found.items())
+    ]

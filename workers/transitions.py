@@ -54,6 +54,7 @@ class Row:
 
     state: State
     scheduled_at: float = 0.0
+    retried_at: float | None = None  # a person's retry: lateness counts from it, not before
     due: float = 0.0  # when a scheduled post is handed out next
     deadline: float | None = None  # queued or sending: when to hand the post out again
     lease_until: float | None = None  # sending: the current attempt owns the post until then
@@ -98,7 +99,7 @@ def hand_out(
     if paused:
         # Look again after `hold`; lateness still applies once it is resumed.
         return Step(HandOut.HOLD, replace(row, due=now + hold))
-    if now - row.scheduled_at > max_lateness:
+    if now - max(row.scheduled_at, row.retried_at or 0.0) > max_lateness:
         if row.maybe_sent:
             reason = f"{MAYBE_OUT}; retries ran past max_lateness ({max_lateness:g} s)"
             final = State.UNKNOWN
@@ -275,9 +276,18 @@ def can_retry(state: State | None, *, confirmed_not_out: bool) -> bool:
 
 
 def retried(row: Row, now: float, *, due: float) -> Row:
-    """The row of a post a person sends again: scheduled at `due` with a fresh count of tries."""
+    """The row of a post a person sends again: scheduled at `due` with a fresh count of tries,
+    and late only when it is max_lateness past this retry (a person asked for it late)."""
     return _moved(
-        row, State.SCHEDULED, now, due=due, error=None, tries=0, first_try=None, maybe_sent=False
+        row,
+        State.SCHEDULED,
+        now,
+        due=due,
+        error=None,
+        tries=0,
+        first_try=None,
+        maybe_sent=False,
+        retried_at=now,
     )
 
 

@@ -1,48 +1,43 @@
-"""The `campaign` command: parses arguments and hands off; no logic lives here."""
+"""The `campaign` command. Deliberately light: the parser and every command's code are
+imported inside `main`, so Ctrl-C at any moment ends in one line, never a traceback."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
-from campaign.cli import definition, delivery, run
-from campaign.errors import CampaignError
-
-DESCRIPTION = """\
-Social media campaigns as code: preview what will be posted, where, when and in which
-language, then post it exactly once.
-
-examples:
-  campaign validate config/*.yaml
-  campaign preview config/safe-migration.yaml --audience migrants-kg --from 2026-12-18
-  campaign preview config/safe-migration.yaml --format html --output preview.html
-  campaign apply config/safe-migration.yaml && campaign status safe-migration
-"""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="campaign",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    definition.register(commands)
-    delivery.register(commands)
-    run.register(commands)
-    return parser
+# Exit statuses, as `campaign --help` documents them.
+OK, PROBLEMS, USAGE, INTERRUPTED = 0, 1, 2, 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; exit 0 on success, 1 when the command found problems, 2 on bad usage."""
+    """Run one command and return its exit status."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from campaign.cli.parser import build_parser
+    from campaign.errors import CampaignError, ConfigurationError, StoreError
+
     parser = build_parser()
     arguments = parser.parse_args(argv)
+    if getattr(arguments, "handler", None) is None:
+        parser.print_help(sys.stderr)
+        return USAGE
     try:
         status: int = arguments.handler(arguments)
+    except (ConfigurationError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
     except CampaignError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+        return PROBLEMS
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return USAGE
     return status

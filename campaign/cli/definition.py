@@ -10,13 +10,11 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from campaign.definition import Campaign
 from campaign.errors import DefinitionError, Problem
-from campaign.html import Page, render_html
-from campaign.plan import Plan, build_plan, load_plan
-from campaign.preview import Selection, as_json, as_table, matrix_json, matrix_table, select
 
 if TYPE_CHECKING:
+    from campaign.plan import Plan
+
     # argparse keeps the subparsers type private (and not subscriptable at run time).
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -133,6 +131,8 @@ def register(commands: Commands) -> None:
 
 
 def run_validate(arguments: argparse.Namespace) -> int:
+    from campaign.plan import load_plan
+
     failed = False
     for path in arguments.files:
         try:
@@ -148,6 +148,10 @@ def run_validate(arguments: argparse.Namespace) -> int:
 
 
 def run_preview(arguments: argparse.Namespace) -> int:
+    from campaign.html import Page, render_html
+    from campaign.plan import build_plan
+    from campaign.preview import Selection, as_json, as_table, matrix_json, matrix_table, select
+
     try:
         plan = build_plan(arguments.file)
     except DefinitionError as exc:
@@ -201,6 +205,8 @@ def run_preview(arguments: argparse.Namespace) -> int:
 
 
 def run_schema(arguments: argparse.Namespace) -> int:
+    from campaign.definition import Campaign
+
     schema = Campaign.model_json_schema()
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from campaign.cli.common import apply_files, print_diff
+from campaign.cli.common import apply_files, print_diff, settings_of
 from campaign.terminal import printable
 
 if TYPE_CHECKING:
@@ -75,16 +75,15 @@ def run_run(args: argparse.Namespace) -> int:
     from workers import middleware
     from workers.logging import configure
     from workers.run import Runner
-    from workers.settings import load_settings
     from workers.store import open_store
 
     if args.concurrency < 1:
         raise SystemExit("error: --concurrency must be at least 1")
-    settings = load_settings()
+    settings = settings_of(args)
     live = sys.stdout.isatty()
     store = open_store(settings)
     print(f"store: {store.describe()}", file=sys.stderr)
-    applied = apply_files(store, args.files)
+    applied = apply_files(store, args.files, accept_claim_loss=settings.accept_claim_loss)
     for changes in applied:
         print_diff(changes, applied=True)
     slugs = [changes.campaign for changes in applied]

@@ -542,6 +542,21 @@ def test_a_failure_says_what_a_person_must_do_until_retried(store: Store) -> Non
     assert store.post(post.id).error_kind is None  # type: ignore[union-attr]
 
 
+def test_a_retried_post_is_late_only_counting_from_the_retry(store: Store) -> None:
+    # Given a post that failed, retried by a person two hours after its time
+    post = a_post()
+    apply(store, post, max_lateness=timedelta(hours=1))
+    queued(store, post)
+    store.finish(post.id, claimed(store, post).attempt, T, Failed("401", kind="auth"))
+    store.retry([post.id], T + 7200, confirmed_not_out=False)
+
+    # When it is handed out
+    (moved,) = store.hand_out_due(T + 7201, batch=1, requeue_after=60, hold=1)
+
+    # Then it goes out, not missed
+    assert moved.state is State.QUEUED
+
+
 def test_every_state_change_is_in_the_history(store: Store) -> None:
     post = a_post()
     apply(store, post)

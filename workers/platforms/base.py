@@ -182,6 +182,11 @@ class PlatformClient(ABC):
         """
         return None
 
+    @classmethod
+    def can_find(cls) -> bool:
+        """Whether this platform's client can look a post up (it overrides `find`)."""
+        return cls.find is not PlatformClient.find
+
     def check(self) -> str:
         """One harmless authenticated call: what the channel is, for `campaign channels check`.
 

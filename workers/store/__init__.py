@@ -96,6 +96,11 @@ class Store(Protocol):
         """Release connections; the store cannot be used afterwards."""
         ...
 
+    def claim_loss(self) -> str | None:
+        """What a crash of the store's machine can lose of a claim that just returned, or None
+        when nothing (the claim is on disk before its post can be sent)."""
+        ...
+
     # --- catalog: what is stored ----------------------------------------------------------
 
     def campaigns(self) -> list[CampaignRecord]:

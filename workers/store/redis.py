@@ -111,6 +111,19 @@ class RedisStore:
     def describe(self) -> str:
         return f"Redis {redact_url(self._url)}, keys under {self.prefix!r}"
 
+    def claim_loss(self) -> str | None:
+        with _errors("reading its configuration"):
+            config = self.redis.config_get("appendonly")
+            config.update(self.redis.config_get("appendfsync"))
+        if config.get("appendonly") != "yes":
+            return "Redis keeps no append-only file: a crash of its machine loses every change"
+        if config.get("appendfsync") != "always":
+            return (
+                f"Redis fsyncs its append-only file {config.get('appendfsync')!r}, not 'always': a "
+                "crash of its machine can lose the last second of claims"
+            )
+        return None
+
     def close(self) -> None:
         self.redis.close()
 

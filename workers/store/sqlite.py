@@ -93,6 +93,7 @@ CREATE TABLE IF NOT EXISTS posts (
     text TEXT NOT NULL,
     state TEXT NOT NULL,
     scheduled_at REAL NOT NULL,
+    retried_at REAL,
     due REAL NOT NULL,
     deadline REAL,
     lease_until REAL,
@@ -172,6 +173,9 @@ class SqliteStore:
 
     def describe(self) -> str:
         return f"SQLite {self.path}"
+
+    def claim_loss(self) -> str | None:
+        return None  # synchronous=FULL: a committed claim is on disk
 
     def close(self) -> None:
         with self._lock:

@@ -12,7 +12,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', SCHEDULE, '-inf', now, 'LIMIT', 
     redis.call('ZADD', SCHEDULE, now + hold, id)  -- lateness still applies once resumed
   else
     local late = tonumber(redis.call('HGET', campaign_key(row.campaign), 'late'))
-    if now - row.at > late then
+    if now - math.max(row.at, row.retried_at or 0) > late then
       local final, why = 'missed', 'later than max_lateness (' .. string.format('%g', late)
         .. ' s) when it became due'
       if row.maybe_sent then

@@ -5,7 +5,8 @@
 -- ARGV[1] is always the key prefix. Post ledger hash fields: c campaign, m message, a audience,
 -- ch channel, loc locale, at scheduled time, st state, n attempt, tr tries, t1 first try,
 -- u maybe sent ("1"), own owner, fin finished attempt, lease lease end, err error, rid remote id,
--- url, sent sent time, ts last change, ek the kind of a failure (what a person must do). The due time lives in `schedule`, the deadline in
+-- url, sent sent time, ts last change, ek the kind of a failure (what a person must do), rt when
+-- a person retried it (lateness counts from then). The due time lives in `schedule`, the deadline in
 -- `inflight` (sorted sets), the text in `text:<id>`, the history in the list `h:<id>`.
 local P = ARGV[1]
 local SCHEDULE, INFLIGHT = P .. 'schedule', P .. 'inflight'
@@ -23,12 +24,13 @@ end
 -- The row a decision reads, or nil.
 local function read_row(id)
   local v = redis.call('HMGET', post_key(id), 'st', 'at', 'n', 'tr', 't1', 'u', 'own', 'fin',
-    'lease', 'c', 'ch', 'a', 'loc', 'err')
+    'lease', 'c', 'ch', 'a', 'loc', 'err', 'rt')
   if not v[1] then return nil end
   return {state = v[1], at = tonumber(v[2]), attempt = tonumber(v[3]) or 0,
     tries = tonumber(v[4]) or 0, first_try = tonumber(v[5]), maybe_sent = v[6] == '1',
     owner = v[7] or false, finished = tonumber(v[8]) or 0, lease = tonumber(v[9]),
-    campaign = v[10], channel = v[11], audience = v[12], locale = v[13], error = v[14]}
+    campaign = v[10], channel = v[11], audience = v[12], locale = v[13], error = v[14],
+    retried_at = tonumber(v[15])}
 end
 
 -- transitions.is_paused: a pause scope is "audience SEP channel SEP locale", "" matching all.

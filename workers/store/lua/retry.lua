@@ -9,7 +9,7 @@ for i = 4, #ARGV do
   if row and (row.state == 'failed' or row.state == 'missed'
       or (row.state == 'unknown' and confirmed)) then
     move(id, row, 'scheduled', now)
-    redis.call('HSET', post_key(id), 'tr', 0)
+    redis.call('HSET', post_key(id), 'tr', 0, 'rt', ms(now))
     redis.call('HDEL', post_key(id), 'err', 'ek', 't1', 'u', 'own')
     redis.call('ZADD', SCHEDULE, now, id)
     log_event(id, now, 'scheduled', row.attempt, 'retried by a person')
