@@ -41,6 +41,25 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _LOCAL_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?$")
 _QUIET_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+_GRAPH_VERSION = re.compile(r"^v[0-9]+\.[0-9]+$")
+# A public Telegram chat's @username (5-32 letters, digits, _) or a numeric chat id.
+_TELEGRAM_CHAT = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?[0-9]+)$")
+# A Facebook Page's numeric id, or its username (letters, digits and dots).
+_FACEBOOK_PAGE = re.compile(r"^([0-9]+|[A-Za-z0-9.]+)$")
+_ACCOUNTS = {
+    "telegram": (
+        _TELEGRAM_CHAT,
+        "Telegram chat",
+        'the channel\'s public @username (e.g. "@SafeMigrationKG") or its numeric chat id',
+    ),
+    "facebook": (
+        _FACEBOOK_PAGE,
+        "Facebook Page",
+        "the Page's numeric id (Page > About > Page transparency), or its username",
+    ),
+}
+# Keys that only some platforms take (campaign.platforms says which).
+_PLATFORM_KEYS = frozenset({"parse_mode", "link_preview", "silent", "api_version"})
 
 
 def _check_timezone(name: str) -> str:
@@ -77,6 +96,24 @@ def _check_credentials(value: str) -> str:
             "the secret itself; put the secret in the environment or .env"
         )
     return value
+
+
+def _check_graph_version(value: str) -> str:
+    if not _GRAPH_VERSION.match(value):
+        raise ValueError(f"'{value}' is not a Graph API version: write it as v26.0")
+    return value
+
+
+def _check_account(platform: str, account: str | None) -> None:
+    """The account names what the platform's API addresses (a Telegram chat, a Facebook Page)."""
+    rule = _ACCOUNTS.get(platform)
+    if rule is None:
+        return
+    pattern, kind, what = rule
+    if account is None:
+        raise ValueError(f"a {platform} channel needs account: {what}")
+    if not pattern.match(account):
+        raise ValueError(f"account '{account}' is not a {kind}: write {what}")
 
 
 def _check_local_datetime(value: str) -> str:
@@ -166,6 +203,7 @@ CredentialRefs = Annotated[
         }
     ),
 ]
+GraphVersion = Annotated[str, AfterValidator(_check_graph_version)]
 LocalDateTime = Annotated[str, AfterValidator(_check_local_datetime)]
 RRule = Annotated[str, AfterValidator(_check_rrule)]
 
@@ -237,6 +275,12 @@ class Channel(Model):
     visibility: Literal["public", "unlisted", "private", "direct"] = "public"
     rate_limit: RateLimit | None = None
     directory: str | None = None
+    # Telegram (docs/platforms.md): the text is plain text; `html` sends it escaped as HTML.
+    parse_mode: Literal["text", "html"] | None = None
+    link_preview: bool | None = None  # false: no preview card for the first link
+    silent: bool | None = None  # true: subscribers get no sound with the notification
+    # Facebook: the Graph API version, e.g. v26.0 (default: workers.platforms.facebook's).
+    api_version: GraphVersion | None = None
 
     @field_validator("max_length")
     @classmethod
@@ -253,6 +297,14 @@ class Channel(Model):
         facts = platforms.PLATFORMS[self.platform]
         if facts.needs_api_url and self.api_url is None:
             raise ValueError(f"a {self.platform} channel needs api_url (the server to post to)")
+        chosen = {key for key in _PLATFORM_KEYS if getattr(self, key) is not None}
+        for key in sorted(chosen - facts.keys):
+            owners = " and ".join(p.display for p in platforms.PLATFORMS.values() if key in p.keys)
+            raise ValueError(
+                f"{key} does not apply to a {self.platform} channel (it is a {owners} "
+                "setting): remove it"
+            )
+        _check_account(self.platform, self.account)
         _check_secrets(facts, self.credentials)
         return self
 

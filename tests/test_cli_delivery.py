@@ -17,6 +17,7 @@ from campaign.cli import main
 from campaign.plan import load_plan
 from tests.fixtures.redis import RedisServer
 from tests.fixtures.stores import BACKENDS
+from workers import diff
 from workers.settings import load_settings
 from workers.store import Failed, Sent, State, Store, Unknown, open_store
 
@@ -111,14 +112,13 @@ def test_plan_shows_the_posts_to_add_and_changes_nothing(
 
 
 def test_apply_refuses_posts_for_a_platform_it_cannot_publish_to_yet(
-    env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given a campaign whose channel is on a platform without a client in this version
+    monkeypatch.setattr(diff, "available_platforms", lambda: ["mastodon", "outbox", "webhook"])
     path = write_campaign(tmp_path, ["2030-06-01 10:00"])
-    path.write_text(
-        path.read_text().replace(
-            "platform: mastodon\n    api_url: https://mastodon.example", "platform: telegram"
-        )
-    )
+    telegram = 'platform: telegram\n    account: "@SafeMigrationKG"'
+    path.write_text(path.read_text().replace("platform: mastodon", telegram))
 
     assert cli(["apply", str(path)]) == 2
     assert "cannot publish to yet: social (telegram)" in capsys.readouterr().err

@@ -77,7 +77,8 @@ def test_asking_for_help_loads_no_delivery_code() -> None:
         "import sys, campaign.cli as c\n"
         "try: c.main(['--help'])\n"
         "except SystemExit: pass\n"
-        "heavy = ['redis', 'celery', 'requests', 'workers.store', 'campaign.twitter_text']\n"
+        "heavy = ['redis', 'celery', 'requests', 'workers.store', 'workers.platforms',\n"
+        "         'campaign.twitter_text']\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
     answer = subprocess.run(
@@ -91,3 +92,24 @@ def test_asking_for_help_loads_no_delivery_code() -> None:
     )
 
     assert answer.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_unreachable_redis_names_the_setting_and_the_way_out(tmp_path: Path) -> None:
+    answer = campaign("status", cwd=tmp_path, CAMPAIGN_REDIS_URL="redis://127.0.0.1:1/0")
+
+    assert answer.returncode == 2
+    assert answer.stderr.startswith(
+        "error: cannot reach Redis at redis://127.0.0.1:1/0 (CAMPAIGN_REDIS_URL): "
+    )
+    assert "or unset it to use the embedded store" in answer.stderr
+
+
+def test_a_file_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    answer = campaign(
+        "preview", "config/demo.yaml", "--format", "html", "--output", "/nonexistent/x.html"
+    )
+
+    assert answer.returncode == 2
+    assert answer.stderr.strip().splitlines()[-1] == (
+        "error: No such file or directory: /nonexistent/x.html"
+    )

@@ -93,8 +93,17 @@ def test_pause_stops_posting_within_one_tick_and_resume_sends_the_rest(
     # And after resuming, the rest goes out once each
     delivery_store.resume("spring", Scope(), time.time())
     eventually(all_in(delivery_store, posts, State.SENT), 10, "the rest sent after resume")
-    assert sorted(s.idempotency_key for s in mastodon_server.statuses) == sorted(
+    assert sorted(s.idempotency_key or "" for s in mastodon_server.statuses) == sorted(
         p.id for p in posts
+    )
+
+
+def test_a_worker_says_which_store_and_queue_it_serves(
+    shared_worker: Worker, shared_settings: Settings
+) -> None:
+    assert (
+        f"worker started: store Redis {shared_settings.redis_url}, keys under "
+        f"{shared_settings.key_prefix!r}, queue {shared_settings.queue}" in shared_worker.output()
     )
 
 

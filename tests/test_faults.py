@@ -3,16 +3,20 @@ a 429 storm and a dropped connection. Nothing is posted twice and nothing is los
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 
 from campaign.post import Post
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.webhook import DEFAULT_SECRET, FakeWebhook
 from tests.fixtures.celery import (
+    DOCUMENTED_WORKER,
+    ROOT,
     RunningScheduler,
     StartWorker,
     Worker,
@@ -31,6 +35,23 @@ StartScheduler = Callable[[Settings], RunningScheduler]
 KILLED = -9
 
 
+def worker_commands(document: str) -> list[str]:
+    """Every `celery -A workers worker` command with options in a document, spaces normalised."""
+    path = ROOT / document
+    if path.suffix == ".yml":
+        return [" ".join(yaml.safe_load(path.read_text())["services"]["worker"]["command"].split())]
+    found = re.findall(r"celery -A workers worker --[^`\n]*", path.read_text(encoding="utf-8"))
+    return [" ".join(command.split()) for command in found]
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/delivery.md", "docker-compose.yml"])
+def test_the_workers_of_these_tests_run_the_command_users_are_told_to_run(document: str) -> None:
+    commands = worker_commands(document)
+
+    assert commands, f"{document} shows no worker command"
+    assert set(commands) == {DOCUMENTED_WORKER}, f"{document} and tests/fixtures/celery.py differ"
+
+
 def soon(seconds: float = 0.5) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
 
@@ -40,7 +61,7 @@ def sent(store: Store, posts: list[Post]) -> Callable[[], bool]:
 
 
 def assert_on_server_once(server: FakeMastodon, store: Store, posts: list[Post]) -> None:
-    keys = [s.idempotency_key for s in server.statuses]
+    keys = [s.idempotency_key or "" for s in server.statuses]
     assert sorted(keys) == sorted(p.id for p in posts), "each post exactly once on the server"
     by_key = {s.idempotency_key: s for s in server.statuses}
     for post in posts:
@@ -72,9 +93,10 @@ def test_a_worker_killed_mid_publish_is_finished_by_another_without_a_duplicate(
     start_worker: StartWorker,
     start_scheduler: StartScheduler,
 ) -> None:
-    # Given a worker that SIGKILLs itself at an exact point of publishing
+    # Given a worker that SIGKILLs itself at an exact point of publishing (solo: the whole
+    # worker dies, not one pool process that its parent would replace)
     settings = delivery_settings(redis_server, queue=f"kill-{statuses_left_behind}")
-    doomed = start_worker(settings.model_copy(update={"middleware": [killer]}))
+    doomed = start_worker(settings.model_copy(update={"middleware": [killer]}), pool="solo")
     start_scheduler(settings)
 
     # When posts fall due, the worker dies with the first one claimed
@@ -125,7 +147,7 @@ def test_a_worker_killed_after_a_webhook_answered_leaves_the_post_unknown_not_re
     # Given a webhook receiver, which does not deduplicate, and a worker that dies after its answer
     settings = delivery_settings(redis_server, queue="kill-webhook")
     killer = settings.model_copy(update={"middleware": ["tests.fixtures.killers:KillAfterPublish"]})
-    doomed = start_worker(killer, WEBHOOK_SECRET=DEFAULT_SECRET)
+    doomed = start_worker(killer, pool="solo", WEBHOOK_SECRET=DEFAULT_SECRET)
     start_scheduler(settings)
     campaign = make_campaign(
         api_url=f"{webhook_server.url}/hook", credentials="WEBHOOK_SECRET", platform="webhook"
@@ -163,33 +185,45 @@ def test_two_schedulers_hand_each_post_out_once(
     assert_on_server_once(mastodon_server, delivery_store, posts)
 
 
-def test_redis_killed_and_restarted_with_aof_loses_nothing(
+def test_redis_killed_under_two_workers_with_tasks_in_flight_loses_nothing_and_no_worker(
     redis_server: RedisServer,
-    shared_worker: Worker,
-    shared_settings: Settings,
     delivery_store: Store,
     mastodon_server: FakeMastodon,
+    start_worker: StartWorker,
     start_scheduler: StartScheduler,
 ) -> None:
-    # Given posts falling due over the next seconds
-    start_scheduler(shared_settings)
+    # Given two workers run as the README says, and posts falling due over the next seconds
+    # to a server that holds its answers, so tasks are in flight and unacknowledged
+    settings = delivery_settings(redis_server, queue="redis-restart")
+    workers = [start_worker(settings), start_worker(settings)]
+    start_scheduler(settings)
+    mastodon_server.hold()
     campaign = make_campaign(api_url=mastodon_server.url)
     posts = posts_at(campaign, soon(1.0), 8, 0.4)
     diff.apply(delivery_store, campaign, posts)
 
-    # When Redis is SIGKILLed while some are sent, some queued and some still due
-    eventually(lambda: len(mastodon_server.statuses) >= 2, 10, "the first posts sent")
+    # When Redis is SIGKILLed with more tasks in flight than one worker's pool can hold
+    # (so both workers have some), some posts still due, and restarted from its AOF
+    eventually(lambda: len(mastodon_server.requests) >= 3, 10, "three publishes in flight")
     down_at = time.time()
     redis_server.kill()
     time.sleep(1.0)
     redis_server.start()
     up_at = time.time()
+    mastodon_server.release()
 
-    # Then every post goes out exactly once, including those due while Redis was down
+    # Then both workers live on, and every post goes out exactly once, also those due while
+    # Redis was down
+    def sent_with_both_workers_alive() -> bool:
+        for worker in workers:
+            assert worker.process.poll() is None, f"a worker exited:\n{worker.output()[-3000:]}"
+        return sent(delivery_store, posts)()
+
     assert any(down_at <= p.scheduled_at.timestamp() <= up_at for p in posts)
-    eventually(sent(delivery_store, posts), 40, "every post sent after the restart")
+    eventually(sent_with_both_workers_alive, 40, "every post sent after the restart")
     assert_on_server_once(mastodon_server, delivery_store, posts)
     assert any(s.created_at.timestamp() > up_at for s in mastodon_server.statuses)
+    assert sent_with_both_workers_alive()
 
 
 def test_a_429_storm_with_an_iso_reset_waits_then_posts_once(
@@ -226,3 +260,33 @@ def test_a_connection_dropped_after_the_status_was_created_leaves_one_status(
     assert_on_server_once(mastodon_server, delivery_store, posts)
     assert len(mastodon_server.requests) == 2
     assert delivery_store.post(posts[0].id).attempts == 2  # type: ignore[union-attr]
+
+
+def test_a_post_that_may_be_out_and_then_meets_only_server_errors_ends_unknown(
+    shared_worker: Worker,
+    shared_settings: Settings,
+    delivery_store: Store,
+    mastodon_server: FakeMastodon,
+    start_scheduler: StartScheduler,
+) -> None:
+    # Given a server that creates the status but drops the answer, then fails every retry
+    mastodon_server.drop_after_create(1)
+    start_scheduler(shared_settings)
+    (post,) = apply_soon(delivery_store, mastodon_server, count=1)
+    eventually(lambda: len(mastodon_server.statuses) == 1, 15, "the status created")
+    for _ in range(shared_settings.max_attempts):
+        mastodon_server.fail_next(502)
+
+    # When the post is retried until the publisher gives up
+    eventually(
+        lambda: delivery_store.post(post.id).state is State.UNKNOWN,  # type: ignore[union-attr]
+        30,
+        "the post given up",
+    )
+
+    # Then it is unknown, never failed "worth retrying": the status is on the server
+    assert len(mastodon_server.statuses) == 1
+    stored = delivery_store.post(post.id)
+    assert stored is not None
+    assert stored.attempts == shared_settings.max_attempts
+    assert "check the platform" in (stored.error or "")

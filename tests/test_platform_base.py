@@ -7,10 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from campaign.errors import ConfigurationError
-from tests.fixtures.platforms import channel, make_client
+from tests.fixtures.platforms import FACEBOOK_TOKEN, TELEGRAM_TOKEN, channel, make_client
 from workers.platforms import retry_at_from
+from workers.platforms.base import client_class
+from workers.platforms.facebook import FacebookClient
 from workers.platforms.mastodon import MastodonClient
 from workers.platforms.outbox import OutboxClient
+from workers.platforms.telegram import TelegramClient
 from workers.platforms.webhook import WebhookClient
 
 NOW = datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC)
@@ -68,30 +71,32 @@ def test_retry_at_reads_every_signal(headers: dict[str, str], expected: datetime
 
 
 @pytest.mark.parametrize(
-    ("platform", "api_url", "secret", "expected"),
+    ("platform", "api_url", "secret", "account", "expected"),
     [
-        ("mastodon", "https://mastodon.example", "token", MastodonClient),
-        ("webhook", "https://hooks.example/in", "key", WebhookClient),
-        ("outbox", None, None, OutboxClient),
+        ("mastodon", "https://mastodon.example", "token", None, MastodonClient),
+        ("webhook", "https://hooks.example/in", "key", None, WebhookClient),
+        ("outbox", None, None, None, OutboxClient),
+        ("telegram", None, TELEGRAM_TOKEN, "@SafeMigrationKG", TelegramClient),
+        ("facebook", None, FACEBOOK_TOKEN, "SafeMigrationKG", FacebookClient),
     ],
 )
 def test_client_for_picks_the_platforms_client(
-    platform: str, api_url: str | None, secret: str | None, expected: type
+    platform: str, api_url: str | None, secret: str | None, account: str | None, expected: type
 ) -> None:
     # Given a channel of a supported platform
     # When a client is asked for
-    with make_client(channel(platform, api_url), secret) as client:
+    with make_client(channel(platform, api_url, account=account), secret) as client:
         # Then it is that platform's client
         assert type(client) is expected
         assert client.platform == platform
 
 
 def test_a_platform_without_a_client_is_a_configuration_error() -> None:
-    # Given a channel of a platform this version cannot publish to yet
-    # When a client is asked for
+    # Given a platform this version has no client for
+    # When its client is asked for
     with pytest.raises(ConfigurationError) as caught:
-        make_client(channel("telegram"), "123:token")
+        client_class("myspace")
 
     # Then the error says which platforms are available
-    assert "telegram" in str(caught.value)
+    assert "myspace" in str(caught.value)
     assert "mastodon" in str(caught.value)

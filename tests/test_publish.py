@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -24,7 +26,7 @@ from workers.settings import Settings
 from workers.store import State, Store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-SETTINGS = Settings(_env_file=None, max_attempts=3, backoff_base=10, backoff_max=100)
+SETTINGS = Settings.model_validate({"max_attempts": 3, "backoff_base": 10, "backoff_max": 100})
 
 
 class Scripted(PlatformClient):
@@ -287,3 +289,37 @@ def test_a_url_holding_a_secret_is_redacted_before_it_is_stored(store: Store, qu
     publisher(store).publish(queued)
 
     assert "s3cret-token" not in (store.post(queued).url or "")  # type: ignore[union-attr]
+
+
+class SoftTimeLimit(Exception):
+    """What Celery's soft time limit raises in a prefork child, on SIGUSR1."""
+
+
+def test_a_soft_time_limit_right_after_the_ledger_write_still_gets_its_log_line(
+    store: Store, queued: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a soft time limit that lands right after the ledger recorded the post as sent
+    def soft_limit(signum: int, frame: object) -> None:
+        raise SoftTimeLimit
+
+    previous = signal.signal(signal.SIGUSR1, soft_limit)
+    finish = store.finish
+
+    def finish_then_time_out(*args: Any, **kwargs: Any) -> Any:
+        done = finish(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        return done
+
+    monkeypatch.setattr(store, "finish", finish_then_time_out)
+    Scripted.script.append(Published("5", "https://m.example/5"))
+
+    # When the post is published
+    try:
+        with caplog.at_level("INFO", "campaign.delivery"), pytest.raises(SoftTimeLimit):
+            publisher(store).publish(queued)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+    # Then the state change has its log line, written before the limit took effect
+    assert store.post(queued).state is State.SENT  # type: ignore[union-attr]
+    assert any("state=sent" in record.getMessage() for record in caplog.records)

@@ -86,7 +86,7 @@ class Run:
     def status(self, campaign: str) -> dict[str, object]:
         answer = self.cli("status", campaign, "--format", "json")
         assert answer.returncode == 0, answer.stderr
-        report: dict[str, object] = json.loads(answer.stdout)[0]
+        report: dict[str, object] = json.loads(answer.stdout)["campaigns"][0]
         return report
 
     def counts(self, campaign: str) -> dict[str, int]:

@@ -19,7 +19,9 @@ from workers.store import State, Store
 from workers.store.redis import RedisStore
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-SETTINGS = Settings(_env_file=None, scheduler_tick=1.0, scheduler_batch=3, requeue_after=30)
+SETTINGS = Settings.model_validate(
+    {"scheduler_tick": 1.0, "scheduler_batch": 3, "requeue_after": 30}
+)
 
 
 class Queue:
@@ -115,7 +117,7 @@ def test_the_loop_outlives_a_redis_that_is_down() -> None:
     client = redis.Redis(port=1, socket_connect_timeout=0.1, retry=Retry(NoBackoff(), 0))
     dead = RedisStore(client, "x:")
     stop = threading.Event()
-    loop = Scheduler(dead, Queue(), Settings(_env_file=None, scheduler_tick=0.05))
+    loop = Scheduler(dead, Queue(), Settings.model_validate({"scheduler_tick": 0.05}))
     thread = threading.Thread(target=loop.run, args=(stop,))
     thread.start()
     time.sleep(0.3)

@@ -11,9 +11,11 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry as RedisRetry
+from redis.typing import EncodableT, FieldT
 
 from campaign.errors import ConfigurationError, StoreError, UnsafeStoreError
 from tests.fixtures.plans import make_campaign, make_post, posts_at
+from tests.fixtures.redis import RedisServer
 from workers import diff, transitions
 from workers.store import (
     Defer,
@@ -25,8 +27,9 @@ from workers.store import (
     Sent,
     State,
     Unknown,
+    Verdict,
 )
-from workers.store.redis import RedisStore
+from workers.store.redis import RedisStore, client_for
 from workers.transitions import Row
 
 NOW = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
@@ -66,8 +69,9 @@ def test_every_key_is_under_the_prefix(redis_store: RedisStore, redis_client: re
     diff.apply(redis_store, campaign, posts_at(campaign, NOW, 3, 60))
     redis_store.pause("spring", Scope(locale="ky"), T)
 
-    assert redis_client.keys("*")
-    assert all(key.startswith("test:") for key in redis_client.keys("*"))
+    keys = [str(key) for key in redis_client.keys("*")]
+    assert keys
+    assert all(key.startswith("test:") for key in keys)
 
 
 def test_bytes_per_stored_post(redis_store: RedisStore, redis_client: redis.Redis) -> None:
@@ -105,7 +109,7 @@ def _given(client: redis.Redis, row: Row, *, paused: bool = False, limit: int = 
     """Write `row` as the ledger of one post of campaign "spring" (max_lateness 600 s)."""
     given = client.pipeline(transaction=False)
     given.flushdb()
-    fields: dict[str, str | float | int] = {
+    fields: dict[FieldT, EncodableT] = {
         "c": "spring", "m": "hello", "a": "all", "ch": "social", "loc": "ky",
         "at": row.scheduled_at, "st": str(row.state), "n": row.attempt, "tr": row.tries,
         "fin": row.finished,
@@ -141,7 +145,7 @@ def _given(client: redis.Redis, row: Row, *, paused: bool = False, limit: int = 
 
 def _found(client: redis.Redis) -> Row:
     """The row as Redis holds it after a script ran."""
-    raw = client.hgetall(f"test:post:{POST}")
+    raw = {str(k): str(v) for k, v in client.hgetall(f"test:post:{POST}").items()}
     due = client.zscore("test:schedule", POST)
     deadline = client.zscore("test:inflight", POST)
 
@@ -290,3 +294,27 @@ def test_a_claim_that_a_crash_can_lose_refuses_channels_that_cannot_resend(
     finally:
         redis_client.config_set("appendfsync", "always")
     assert redis_store.claim_loss() is None
+
+
+def test_a_claim_and_an_outcome_resent_after_a_timeout_recognise_their_first_run(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    # Given a store whose calls time out after 0.2 s, and a queued post
+    store = RedisStore(client_for(redis_server.url(), 0.2), "test:")
+    campaign = make_campaign()
+    post = make_post(campaign, NOW)
+    diff.apply(store, campaign, [post])
+    store.hand_out_due(T, batch=1, requeue_after=60, hold=1)
+
+    # When Redis stalls longer than that while the claim and then the outcome are sent
+    redis_client.client_pause(300, all=False)
+    claim = store.claim(post.id, T, owner="task-1", lease=60, resend={})
+    redis_client.client_pause(300, all=False)
+    done = store.finish(post.id, claim.attempt, T + 1, Sent("1", "https://x.test/1"))
+
+    # Then the resent calls say what the first ones did: the claim is ours, the post is sent
+    assert (claim.verdict, claim.attempt) == (Verdict.CLAIMED, 1)
+    assert done.recorded
+    assert store.post(post.id).state is State.SENT  # type: ignore[union-attr]
+    assert [e.state for e in store.history(post.id)].count(State.SENDING) == 1
+    store.close()

@@ -5,18 +5,24 @@ Celery resolves `-A workers` by importing the package, then `workers.celery`, an
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import signals
 
-from campaign.errors import StoreError
+from campaign.errors import ConfigurationError, StoreError
 from workers.app import create_app
 from workers.logging import configure
 from workers.settings import load_settings
 from workers.store import open_store
 
-settings = load_settings()
-app = create_app(settings)
+log = logging.getLogger("campaign.worker")
+
+try:
+    settings = load_settings()
+    app = create_app(settings)
+except ConfigurationError as exc:  # e.g. no CAMPAIGN_REDIS_URL: say so, not a traceback
+    raise SystemExit(f"error: {exc}") from None
 
 
 @signals.setup_logging.connect  # type: ignore[untyped-decorator]
@@ -28,7 +34,21 @@ def _logging(**_: Any) -> None:
 def _refuse_an_unsafe_store(**_: Any) -> None:
     """Stop the worker at start-up when Redis could evict the ledger or cannot be reached."""
     try:
-        open_store(settings).close()
+        store = open_store(settings)
     except StoreError as exc:
         # Celery logs and ignores exceptions from signal handlers; SystemExit gets through.
         raise SystemExit(f"error: the worker refuses to start: {exc}") from exc
+    store.close()
+
+
+@signals.worker_ready.connect  # type: ignore[untyped-decorator]
+def _started(**_: Any) -> None:
+    # Once logging is set up (worker_init comes before it).
+    store = open_store(settings)
+    log.info("worker started: store %s, queue %s", store.describe(), settings.queue)
+    store.close()
+
+
+@signals.worker_shutdown.connect  # type: ignore[untyped-decorator]
+def _stopped(**_: Any) -> None:
+    log.info("worker stopped")

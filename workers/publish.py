@@ -167,6 +167,7 @@ class Publisher:
             text=claim.text,
             locale=claim.locale,
             scheduled_at=claim.scheduled_at,
+            maybe_sent=claim.maybe_sent,
         )
         for middleware in self.middleware:
             middleware.before_publish(post)
@@ -231,7 +232,9 @@ class Publisher:
         """Retry later, or give up after max_attempts (unknown if this try may be out)."""
         if claim.tries >= self.settings.max_attempts:
             message = f"gave up after {claim.tries} attempts: {error}"
-            return Unknown(message) if maybe_sent else Failed(message)
+            if maybe_sent:
+                return Unknown(f"{message}; check the platform before sending it again")
+            return Failed(message)
         due = self._retry_due(claim.tries, retry_at, rate_limited=False)
         return Retry(error, due, maybe_sent=maybe_sent)
 

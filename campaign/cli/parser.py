@@ -6,7 +6,7 @@ import argparse
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from campaign.cli import apply, definition, operate, run, scheduler, status
+from campaign.cli import apply, channels, definition, operate, run, scheduler, status
 
 DESCRIPTION = """\
 Social media campaigns as code: preview what will be posted, where, when and in which
@@ -19,6 +19,7 @@ examples:
   campaign preview config/safe-migration.yaml --format html --output preview.html
   campaign run config/safe-migration.yaml             publish a campaign, until stopped
   campaign status safe-migration                      from another terminal
+  campaign channels check config/safe-migration.yaml  are the credentials right?
 
 exit status: 0 ok; 1 the campaign has problems (an invalid file, a post over its limit, a post
 that failed); 2 a usage or configuration error (bad arguments, settings, credentials or an
@@ -53,4 +54,5 @@ def build_parser() -> argparse.ArgumentParser:
     status.register(commands)
     operate.register(commands)
     scheduler.register(commands)
+    channels.register(commands)
     return parser

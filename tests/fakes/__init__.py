@@ -21,7 +21,7 @@ import socket
 import sys
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -191,6 +191,10 @@ class FakeServer:
         """One line for the echo log; subclasses say what was posted."""
         return ""
 
+    def shown_path(self, request: Request) -> str:
+        """The path as the echo log shows it; subclasses mask a secret the path carries."""
+        return request.path
+
     # -- request flow (called from the server's handler threads) --------------------------
 
     def _serve(self, request: Request) -> Reply | None:
@@ -217,8 +221,27 @@ class FakeServer:
             return
         outcome = "dropped the connection" if dropped else str(reply.status)
         detail = self.describe(request, reply)
-        line = f"{request.method} {request.path} -> {outcome}" + (f"  {detail}" if detail else "")
+        line = f"{request.method} {self.shown_path(request)} -> {outcome}" + (
+            f"  {detail}" if detail else ""
+        )
         print(line, file=self._echo, flush=True)
+
+
+def names_by_token(tokens: Mapping[str, str] | Iterable[str], default: str) -> dict[str, str]:
+    """Each accepted token and the account it stands for: as mapped, else `default` (numbered
+    from 1 when there are several)."""
+    if isinstance(tokens, Mapping):
+        return dict(tokens)
+    listed = list(tokens)
+    return {
+        token: default if len(listed) == 1 else f"{default}{n}" for n, token in enumerate(listed, 1)
+    }
+
+
+def token_options(values: Sequence[str] | None, default_token: str, default: str) -> dict[str, str]:
+    """`--token TOKEN[=NAME]` options of a standalone fake, as `names_by_token` takes them."""
+    pairs = (v.split("=", 1) if "=" in v else (v, default) for v in values or [default_token])
+    return {token: name for token, name in pairs}
 
 
 def _interrupt(signum: int, frame: object) -> None:

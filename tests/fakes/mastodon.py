@@ -7,7 +7,8 @@
                             original status), rate limit per account with X-RateLimit-* headers
                             (Reset is ISO-8601; 429 `{"error": "Too many requests"}`, no
                             Retry-After); JSON or form bodies.
-    GET  /api/v1/statuses/:id, GET /api/v2/instance (max_characters, characters_reserved_per_url)
+    GET  /api/v1/statuses/:id, GET /api/v2/instance (max_characters, characters_reserved_per_url),
+    GET  /api/v1/accounts/verify_credentials (the token's account; 401 for a bad token)
 
 Knobs beyond `FakeServer`'s: `storm(requests, reset_in)` answers 429 with an ISO reset ahead.
 
@@ -28,9 +29,10 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import parse_qs
 
+import regex
+
 from campaign.locales import ISO_639_1
-from campaign.rules import measure
-from tests.fakes import FakeServer, Reply, Request
+from tests.fakes import FakeServer, Reply, Request, names_by_token, token_options
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 DEFAULT_TOKEN = "test-token"
@@ -38,9 +40,30 @@ DEFAULT_ACCOUNT = "campaign"
 _FIRST_ID = 113_000_000_000_000_000
 
 
+# Written here from Mastodon's StatusLengthValidator, independently of campaign.rules (the code
+# under test): every http(s) URL counts as 23 characters, a remote mention `@user@domain` as
+# `@user`, and what remains is counted in extended grapheme clusters (a flag is one).
+URL_LENGTH = 23
+_URL = regex.compile(r"(?<![\w@#$])https?://[^\s<>\"]+", regex.IGNORECASE)
+_URL_TRAILING = ".,:;!?'\"*"  # punctuation that ends a sentence, not the URL
+_REMOTE_MENTION = regex.compile(
+    r"(?<![\w/=])(@[a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)@[\w-]+(?:\.[\w-]+)+", regex.IGNORECASE
+)
+
+
 def status_length(text: str) -> int:
     """The length Mastodon's StatusLengthValidator gives `text` (graphemes, each URL 23)."""
-    return measure(text, "mastodon").length
+    text = _URL.sub(_url_placeholder, text)
+    text = _REMOTE_MENTION.sub(lambda match: str(match[1]), text)
+    return len(regex.findall(r"\X", text))
+
+
+def _url_placeholder(match: regex.Match[str]) -> str:
+    url = str(match[0])
+    kept = url.rstrip(_URL_TRAILING)
+    while kept.endswith(")") and kept.count(")") > kept.count("("):
+        kept = kept[:-1].rstrip(_URL_TRAILING)  # a URL inside parentheses ends before ")"
+    return "x" * URL_LENGTH + url[len(kept) :]
 
 
 @dataclass(frozen=True)
@@ -109,14 +132,7 @@ class FakeMastodon(FakeServer):
         echo: TextIO | None = None,
     ) -> None:
         super().__init__(host=host, port=port, echo=echo)
-        if isinstance(tokens, Mapping):
-            self.accounts = dict(tokens)
-        else:
-            names = list(tokens)
-            self.accounts = {
-                token: DEFAULT_ACCOUNT if len(names) == 1 else f"{DEFAULT_ACCOUNT}{n}"
-                for n, token in enumerate(names, 1)
-            }
+        self.accounts = names_by_token(tokens, DEFAULT_ACCOUNT)
         self.max_characters = max_characters
         self.rate_limit = rate_limit
         self.rate_period = rate_period
@@ -175,6 +191,11 @@ class FakeMastodon(FakeServer):
             return Reply(200, found.to_json(self.url))
         if request.method == "GET" and request.path == "/api/v2/instance":
             return Reply(200, self._instance())
+        if request.method == "GET" and request.path == "/api/v1/accounts/verify_credentials":
+            if account is None:
+                return Reply(401, {"error": "The access token is invalid"})
+            return Reply(200, {"id": "1", "username": account, "acct": account,
+                               "url": f"{self.url}/@{account}"})  # fmt: skip
         return Reply(404, {"error": "Record not found"})
 
     def _post_status(self, request: Request, account: str) -> Reply:
@@ -325,10 +346,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit", type=int, default=300, help="requests per period")
     parser.add_argument("--rate-period", type=float, default=300.0, help="seconds")
     args = parser.parse_args(argv)
-    tokens = dict(
-        (t.split("=", 1) if "=" in t else (t, DEFAULT_ACCOUNT))
-        for t in args.token or ["demo-token"]
-    )
+    tokens = token_options(args.token, "demo-token", DEFAULT_ACCOUNT)
     server = FakeMastodon(
         tokens=tokens,
         max_characters=args.max_characters,

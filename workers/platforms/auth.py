@@ -32,9 +32,11 @@ class HttpRequest:
     """One request as a client means it, before authentication."""
 
     method: str
-    url: str
-    body: bytes | None = field(default=None, repr=False)  # may hold a password
-    headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a token
+    # Left out of repr: a URL may hold a secret (Telegram), a body a password (Bluesky's
+    # sign-in), headers the signature.
+    url: str = field(repr=False)
+    body: bytes | None = field(default=None, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     what: str = ""  # the endpoint as messages name it (never a URL that holds a secret)
 
     def with_header(self, name: str, value: str) -> HttpRequest:

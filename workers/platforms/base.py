@@ -50,6 +50,9 @@ class Outgoing:
     text: str  # exactly the previewed text; sent unchanged
     locale: str  # e.g. "ky", "sr-Latn"; platforms get the two-letter language
     scheduled_at: datetime  # UTC
+    # An earlier attempt may have reached the platform: a client that can look the post up
+    # (find) does so before sending it again.
+    maybe_sent: bool = False
 
     def __post_init__(self) -> None:
         if self.scheduled_at.tzinfo is None:

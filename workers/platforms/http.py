@@ -14,6 +14,9 @@ A client turns one `Outgoing` post into one `Published` result, or raises one of
     HTTP 3xx, 422 and other 4xx                     -> PermanentPublishError
     read timeout, connection dropped after sending  -> OutcomeUnknown (may have been applied)
 
+A read (GET, HEAD) changes nothing, so where a write's outcome would be unknown a read's failure
+is a TransientPublishError.
+
 Requests are signed by the client's `Auth` flow (workers/platforms/auth.py). Nothing from
 `requests` leaves a client, and no message carries a secret: bodies are redacted before they
 are cut short.
@@ -62,6 +65,8 @@ USER_AGENT = f"campaign-scheduler/{_VERSION} (social media campaign scheduler; p
 
 # How much of a non-JSON error body goes into a message.
 _BODY_EXCERPT = 200
+# Requests that change nothing on the platform: their failures are never an unknown outcome.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class HttpClient(PlatformClient):
@@ -111,13 +116,19 @@ class HttpClient(PlatformClient):
                 allow_redirects=False,  # a redirect would turn the POST into a GET
             )
         except requests.RequestException as exc:
-            self._raise_for_exception(exc, request.what)
+            failure = exc
+        # Raised outside the handler, so our error has no __context__: a requests exception
+        # holds the request (headers, and for Telegram a URL with the token in it), and a
+        # context is printed with every traceback even when `from None` hides it.
+        self._raise_for_exception(failure, request.what, safe=request.method in _SAFE_METHODS)
 
     def _platform_error(self, response: requests.Response, what: str) -> PublishError | None:
         """The platform's own reading of an error answer, before the generic HTTP mapping."""
         return None
 
-    def _raise_for_exception(self, exc: requests.RequestException, what: str) -> NoReturn:
+    def _raise_for_exception(
+        self, exc: requests.RequestException, what: str, *, safe: bool = False
+    ) -> NoReturn:
         # `from None`: a requests exception holds the request (headers, and for Telegram a URL
         # with the token in it), and a chained cause is printed with every traceback.
         if _never_sent(exc):
@@ -137,6 +148,10 @@ class HttpClient(PlatformClient):
             reason = "the connection was reset after the request was sent"
         else:
             reason = f"the exchange broke after the request was sent ({type(exc).__name__})"
+        if safe:
+            raise TransientPublishError(
+                f"{self.platform}: {reason} ({what}); a read, so nothing was changed"
+            ) from None
         raise OutcomeUnknown(
             f"{self.platform}: {reason} ({what}); the post may have been published"
         ) from None
@@ -174,6 +189,10 @@ class HttpClient(PlatformClient):
             raise TransientPublishError(
                 f"{self.platform}: {what} did not take the post ({said}); worth retrying",
                 retry_at=retry_at_from(response.headers),
+            )
+        if status >= 500 and getattr(response.request, "method", None) in _SAFE_METHODS:
+            raise TransientPublishError(
+                f"{self.platform}: {what} failed ({said}); a read, so nothing was changed"
             )
         if status >= 500:
             raise OutcomeUnknown(

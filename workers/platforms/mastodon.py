@@ -13,9 +13,9 @@ from datetime import timedelta
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from campaign.errors import ConfigurationError, OutcomeUnknown
+from campaign.errors import ConfigurationError, OutcomeUnknown, PermanentPublishError
 from campaign.locales import language_of
-from workers.platforms.auth import BearerToken
+from workers.platforms.auth import BearerToken, HttpRequest
 from workers.platforms.base import ClientContext, Outgoing, Published, Resend
 from workers.platforms.http import HttpClient
 
@@ -64,3 +64,21 @@ class MastodonClient(HttpClient):
         published = Published(str(remote_id), url if isinstance(url, str) and url else None)
         log.debug("mastodon: post %s published as %s", post.post_id, published.remote_id)
         return published
+
+    def check(self) -> str:
+        """GET /api/v1/accounts/verify_credentials: which account the token posts as."""
+        url = self._url.removesuffix("/statuses") + "/accounts/verify_credentials"
+        parts = urlsplit(url)
+        what = f"{parts.netloc}{parts.path}"
+        response = self._exchange(HttpRequest("GET", url, headers={"Accept": "application/json"},
+                                              what=what))  # fmt: skip
+        try:
+            account = response.json()
+        except ValueError:
+            account = None
+        if not isinstance(account, dict) or not account.get("username"):
+            raise PermanentPublishError(
+                f"mastodon: {what} did not answer like Mastodon (HTTP {response.status_code}): "
+                "check api_url"
+            )
+        return f"posts as @{account['username']} on {parts.netloc}"

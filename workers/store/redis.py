@@ -104,6 +104,16 @@ class RedisStore:
         """
         url = str(settings.redis_url)
         store = cls(client_for(url, CALL_TIMEOUT), settings.key_prefix, url=url)
+        try:
+            store.redis.ping()
+        except redis.RedisError as exc:
+            store.close()
+            reason = str(exc).rstrip(".")
+            raise StoreError(
+                f"cannot reach Redis at {redact_url(url)} (CAMPAIGN_REDIS_URL): {reason}. Start "
+                "it (e.g. redis-server --port 6390 --appendonly yes --appendfsync always --dir "
+                "./redis-data), correct CAMPAIGN_REDIS_URL, or unset it to use the embedded store"
+            ) from None
         for warning in store.check_safety():
             log.warning(warning)
         return store
