@@ -20,7 +20,6 @@ from campaign.errors import (
     OutcomeUnknown,
     PermanentPublishError,
     PublishError,
-    RateLimited,
     TransientPublishError,
 )
 from tests.fakes.bluesky import FakeBluesky, Record
@@ -282,46 +281,6 @@ def test_300_graphemes_of_2400_bytes_are_accepted(
     assert len(bluesky_server.records) == 1
 
 
-def test_a_429_waits_for_the_reset_the_pds_names(
-    bluesky_server: FakeBluesky, make_outgoing: MakeOutgoing
-) -> None:
-    # Given a PDS that is rate limiting (RateLimit-Reset in epoch seconds, and Retry-After)
-    reset = bluesky_server.storm(requests=5, reset_in=30)
-
-    with bluesky_client(bluesky_server.url) as client, pytest.raises(RateLimited) as caught:
-        client.publish(make_outgoing())
-
-    # (the later of the two: Retry-After counts whole seconds from the answer)
-    retry_at = caught.value.retry_at
-    assert retry_at is not None
-    assert 0 <= retry_at.timestamp() - reset < 1
-    assert "RateLimitExceeded" in str(caught.value)
-
-
-@pytest.mark.parametrize("status", [500, 502, 504])
-def test_a_server_error_while_posting_may_have_published(
-    bluesky_server: FakeBluesky, make_outgoing: MakeOutgoing, status: int
-) -> None:
-    # Given a session, and a PDS that fails the next request (the post)
-    with bluesky_client(bluesky_server.url) as client:
-        client.check()
-        bluesky_server.fail_next(status, {"error": "InternalServerError", "message": "boom"})
-
-        with pytest.raises(OutcomeUnknown):
-            client.publish(make_outgoing())
-
-
-def test_a_503_did_not_take_the_post(
-    bluesky_server: FakeBluesky, make_outgoing: MakeOutgoing
-) -> None:
-    with bluesky_client(bluesky_server.url) as client:
-        client.check()
-        bluesky_server.fail_next(503)
-        with pytest.raises(TransientPublishError) as caught:
-            client.publish(make_outgoing())
-    assert not isinstance(caught.value, RateLimited)
-
-
 def test_a_failed_sign_in_is_worth_retrying_and_posted_nothing(
     bluesky_server: FakeBluesky, make_outgoing: MakeOutgoing
 ) -> None:
@@ -336,13 +295,6 @@ def test_a_failed_sign_in_is_worth_retrying_and_posted_nothing(
 
     assert "nothing was posted (signing in)" in str(caught.value)
     assert bluesky_server.records == []
-
-
-def test_connection_refused_is_transient(refused_url: str, make_outgoing: MakeOutgoing) -> None:
-    with bluesky_client(refused_url) as client, pytest.raises(TransientPublishError) as caught:
-        client.publish(make_outgoing())
-
-    assert "connection refused" in str(caught.value)
 
 
 def test_an_answer_lost_after_the_record_was_written_is_unknown_and_a_retry_finds_it(

@@ -37,10 +37,13 @@ from campaign.errors import (
 )
 from campaign.post import Post, post_id
 from tests.fakes import FakeServer
+from tests.fakes.bluesky import FakeBluesky
 from tests.fakes.facebook import FakeFacebook
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.webhook import FakeWebhook
+from tests.fakes.x import DEFAULT_CLIENT_ID as X_CLIENT_ID
+from tests.fakes.x import FakeX
 from workers import diff
 from workers.platforms.base import (
     ClientContext,
@@ -108,6 +111,10 @@ class Pair(ABC):
     def error_body(self, status: int, text: str) -> Any:
         """An error answer in the platform's own shape, saying `text`."""
         return {"error": text}
+
+    def environment(self) -> dict[str, str]:
+        """Every variable the channel names, as a worker's environment holds them."""
+        return {self.variable: self.secret} if self.secret is not None else {}
 
     def client(self, secret: str | None = None, url: str | None = None) -> PlatformClient:
         channel = Channel.model_validate(self.channel(url))
@@ -235,7 +242,103 @@ class FacebookPair(Pair):
         return {"error": {"message": text, "type": "OAuthException", "code": 100}}
 
 
-PAIRS: list[type[Pair]] = [MastodonPair, WebhookPair, OutboxPair, TelegramPair, FacebookPair]
+class BlueskyPair(Pair):
+    """A fake PDS (faults on demand; the real one is in test_platform_bluesky_pds.py). The
+    worker has a session in the store already, so the request a fault meets is the post."""
+
+    platform = "bluesky"
+    secret = "s3cr-etbl-uesk-y0pw"  # an app password
+    wrong_secret = "revo-kedp-assw-ord0"
+    over_limit = "я" * 301
+
+    def start(self) -> None:
+        self.server = self.bluesky = FakeBluesky(accounts=[("campaign.test", self.secret)]).start()
+        self.store = NoCredentialStore()
+        with self.client() as client:
+            client.check()
+
+    def channel(self, url: str | None = None) -> dict[str, Any]:
+        return {
+            "platform": "bluesky",
+            "api_url": url or self.url,
+            "account": "campaign.test",
+            "credentials": self.variable,
+        }
+
+    def client(self, secret: str | None = None, url: str | None = None) -> PlatformClient:
+        channel = Channel.model_validate(self.channel(url))
+        password = secret if secret is not None else self.secret
+        return client_for(ClientContext(channel, {"password": password}, self.store, QUICK))
+
+    def published(self) -> list[str]:
+        return [record.value["text"] for record in self.bluesky.records]
+
+    def slow_down(self) -> tuple[datetime, timedelta]:
+        reset = self.bluesky.storm(requests=1, reset_in=30)
+        return datetime.fromtimestamp(reset, UTC), timedelta(seconds=1)
+
+    def error_body(self, status: int, text: str) -> Any:
+        return {
+            "error": "InternalServerError" if status >= 500 else "InvalidRequest",
+            "message": text,
+        }
+
+
+class XPair(Pair):
+    """A fake X API. The worker has tokens in the store already, so the request a fault meets
+    is the post. X spends a refresh token once: after its own worker spent it, the pair grants
+    it again, for the publisher's worker, which starts afresh with another store."""
+
+    platform = "x"
+    secret = "x-s3cr3t-contract-refresh-token-0123456789"
+    wrong_secret = "x-refresh-token-x-never-issued-0123456789"
+    over_limit = "漢" * 141  # 282 weighted characters
+
+    def start(self) -> None:
+        self.server = self.x = FakeX().start()
+        self.x.grant(token=self.secret)
+        self.store = NoCredentialStore()
+        with self.client() as client:
+            client.check()
+        self.x.grant(token=self.secret)
+
+    def channel(self, url: str | None = None) -> dict[str, Any]:
+        return {
+            "platform": "x",
+            "api_url": url or self.url,
+            "account": "@campaign",
+            "credentials": {"refresh_token": self.variable, "client_id": "X_CONTRACT_CLIENT_ID"},
+        }
+
+    def environment(self) -> dict[str, str]:
+        return {self.variable: str(self.secret), "X_CONTRACT_CLIENT_ID": X_CLIENT_ID}
+
+    def client(self, secret: str | None = None, url: str | None = None) -> PlatformClient:
+        channel = Channel.model_validate(self.channel(url))
+        token = secret if secret is not None else str(self.secret)
+        secrets = {"refresh_token": token, "client_id": X_CLIENT_ID}
+        return client_for(ClientContext(channel, secrets, self.store, QUICK))
+
+    def published(self) -> list[str]:
+        return [tweet.text for tweet in self.x.tweets]
+
+    def slow_down(self) -> tuple[datetime, timedelta]:
+        reset = self.x.storm(requests=1, reset_in=30)
+        return datetime.fromtimestamp(reset, UTC), timedelta(0)
+
+    def error_body(self, status: int, text: str) -> Any:
+        return {"title": "Error", "detail": text, "type": "about:blank", "status": status}
+
+
+PAIRS: list[type[Pair]] = [
+    MastodonPair,
+    WebhookPair,
+    OutboxPair,
+    TelegramPair,
+    FacebookPair,
+    BlueskyPair,
+    XPair,
+]
 
 
 def _pairs(which: Callable[[type[Pair]], bool]) -> list[Any]:
@@ -507,9 +610,13 @@ def test_the_secret_never_appears_in_errors_reprs_or_any_log(
 # -- through the publisher and a real store -------------------------------------------------
 
 SETTINGS = Settings(  # type: ignore[call-arg]  # pydantic-settings' own argument
-    _env_file=None, max_attempts=3, backoff_base=1, backoff_max=2, connect_timeout=1,
+    _env_file=None,
+    max_attempts=3,
+    backoff_base=1,
+    backoff_max=2,
+    connect_timeout=1,
     read_timeout=1,
-)  # fmt: skip
+)
 
 
 @pytest.fixture
@@ -555,8 +662,8 @@ def _queued(store: SqliteStore, pair: Pair, text: str = TEXT) -> str:
 
 
 def _publisher(store: SqliteStore, pair: Pair) -> Publisher:
-    secrets = {pair.variable: pair.secret} if pair.secret is not None else {}
-    return Publisher(SETTINGS, store, environ=lambda: secrets)
+    environment = pair.environment()
+    return Publisher(SETTINGS, store, environ=lambda: environment)
 
 
 def test_publishing_twice_posts_once(pair: Pair, store: SqliteStore) -> None:

@@ -115,6 +115,12 @@ class XClient(HttpClient):
     # -- the interface -------------------------------------------------------------------
 
     def publish(self, post: Outgoing) -> Published:
+        if post.maybe_sent:
+            # Look first: X's refusal of a duplicate is the second net, not the only one.
+            found = self.find(post)
+            if found is not None:
+                log.info("x: post %s was already out as %s", post.post_id, found.remote_id)
+                return found
         what = self._what("/2/tweets")
         body = json.dumps({"text": post.text}, ensure_ascii=False).encode("utf-8")
         response = self._exchange(HttpRequest("POST", self._url("/2/tweets"), body, _JSON, what))
