@@ -7,8 +7,9 @@ is adding its `Pair` to `PAIRS`; a case that cannot apply (an outbox has no netw
 receiver no length limit) is left out of that pair's parameters, never skipped.
 
 Cases: success; wrong credentials; an over-limit text; 429 in the platform's own words; 5xx;
-connection refused; the answer lost after the post was created; the secret never anywhere
-(error text, chain, repr, every logger at DEBUG); through the publisher and a real store,
+connection refused; the answer lost after the post was created; tokens that expire, renewed once
+by eight workers at once; the secret never anywhere (error text, chain, repr, every logger at
+DEBUG); through the publisher and a real store,
 publishing twice and eight workers at once make one post, and a lost answer is resent only where
 the platform makes that safe.
 """
@@ -111,6 +112,14 @@ class Pair(ABC):
     def error_body(self, status: int, text: str) -> Any:
         """An error answer in the platform's own shape, saying `text`."""
         return {"error": text}
+
+    def expire(self) -> None:
+        """Make every access token handed out so far expire now (platforms whose tokens do)."""
+        raise NotImplementedError(f"{self.platform}'s tokens do not expire")
+
+    def renewals(self) -> int:
+        """How many times the platform renewed a token (refresh calls that succeeded)."""
+        raise NotImplementedError(f"{self.platform}'s tokens do not expire")
 
     def environment(self) -> dict[str, str]:
         """Every variable the channel names, as a worker's environment holds them."""
@@ -277,6 +286,12 @@ class BlueskyPair(Pair):
         reset = self.bluesky.storm(requests=1, reset_in=30)
         return datetime.fromtimestamp(reset, UTC), timedelta(seconds=1)
 
+    def expire(self) -> None:
+        self.bluesky.expire_access_tokens()
+
+    def renewals(self) -> int:
+        return self.bluesky.refreshes
+
     def error_body(self, status: int, text: str) -> Any:
         return {
             "error": "InternalServerError" if status >= 500 else "InvalidRequest",
@@ -325,6 +340,12 @@ class XPair(Pair):
     def slow_down(self) -> tuple[datetime, timedelta]:
         reset = self.x.storm(requests=1, reset_in=30)
         return datetime.fromtimestamp(reset, UTC), timedelta(0)
+
+    def expire(self) -> None:
+        self.x.expire_access_tokens()
+
+    def renewals(self) -> int:
+        return self.x.refreshes
 
     def error_body(self, status: int, text: str) -> Any:
         return {"title": "Error", "detail": text, "type": "about:blank", "status": status}
@@ -379,6 +400,12 @@ def limited(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
 @pytest.fixture(params=_pairs(lambda kind: kind.slow_down is not Pair.slow_down))
 def throttling(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
     """Every pair whose platform has a rate-limit signal of its own."""
+    yield from _started(request, tmp_path)
+
+
+@pytest.fixture(params=_pairs(lambda kind: kind.expire is not Pair.expire))
+def expiring(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
+    """Every pair whose platform's tokens expire and are renewed."""
     yield from _started(request, tmp_path)
 
 
@@ -541,6 +568,37 @@ def test_a_check_that_fails_on_the_way_changed_nothing(checkable: Pair, fault: s
     with client, pytest.raises(PublishError) as caught:
         client.check()
     assert not isinstance(caught.value, OutcomeUnknown)
+
+
+def test_eight_workers_meeting_an_expired_token_renew_it_once(expiring: Pair) -> None:
+    # Given eight workers sharing the account's tokens, which have just expired
+    clients = [expiring.client() for _ in range(8)]
+    renewed = expiring.renewals()
+    expiring.expire()
+    posts = [outgoing(f"{TEXT} #{n}", post_id=f"contract{n:016d}") for n in range(8)]
+    results: list[object] = []
+    start = threading.Barrier(8)
+
+    def worker(number: int) -> None:
+        start.wait()
+        try:
+            results.append(clients[number].publish(posts[number]))
+        except PublishError as exc:
+            results.append(exc)
+
+    # When each publishes a post at the same moment
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for client in clients:
+        client.close()
+
+    # Then one renewal reached the platform, nobody was logged out, and every post is out
+    assert not [r for r in results if isinstance(r, PublishError)], results
+    assert expiring.renewals() == renewed + 1
+    assert sorted(expiring.published()) == sorted(post.text for post in posts)
 
 
 FAULTS = ["success", "wrong secret", "echoing 4xx", "echoing 5xx", "slow down", "dropped", "held"]
