@@ -168,6 +168,20 @@ def test_eight_workers_renewing_at_once_make_one_refresh_and_all_get_its_tokens(
     assert {r.tokens["access"] for r in results if isinstance(r, Held)} == {"access-2"}
 
 
+def test_eight_threads_sharing_one_worker_renew_once(
+    worker: Callable[..., SharedCredential],
+) -> None:
+    # Given one worker's view of the tokens, used by eight threads that found them expired
+    platform = Platform()
+    shared = worker(real_time=True)
+    stale = shared.current(platform.obtain)
+
+    results = at_once(8, lambda: shared.renew(stale, platform.obtain))
+
+    assert platform.calls == [None, "refresh-1"]
+    assert {r.tokens["access"] for r in results if isinstance(r, Held)} == {"access-2"}
+
+
 def test_eight_workers_starting_at_once_spend_the_environments_token_once(
     worker: Callable[..., SharedCredential],
 ) -> None:

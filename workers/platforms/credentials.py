@@ -148,7 +148,6 @@ class SharedCredential:
         self._stale = stale_environment
         self._clock = clock
         self._sleep = sleep
-        self._holder = uuid.uuid4().hex  # this worker's name on a lease
         material = HKDF(
             algorithm=hashes.SHA256(), length=48, salt=_SALT, info=account.encode()
         ).derive(origin_secret.encode())
@@ -177,6 +176,7 @@ class SharedCredential:
         return self._settle(obtain, stale=stale.generation)
 
     def _settle(self, obtain: Obtain, stale: int | None) -> Held:
+        holder = uuid.uuid4().hex  # this call's name on a lease (threads may share a client)
         delay = _POLL_FIRST
         waiting_since: float | None = None
         while True:
@@ -187,7 +187,7 @@ class SharedCredential:
             if entry.origin != self.origin and self.origin in entry.retired:
                 raise AuthRejected(self._stale)
             now = self._clock()
-            if entry.leased(now) and entry.holder != self._holder:
+            if entry.leased(now):
                 # Another worker is renewing: wait for its version rather than spend the same
                 # refresh token. Bounded in real time too, whatever the clock says.
                 waiting_since = waiting_since or time.monotonic()
@@ -199,7 +199,7 @@ class SharedCredential:
                 self._sleep(delay)
                 delay = min(delay * 1.5, _POLL_MAX)
                 continue
-            leased = self._swap(entry, replace(entry, holder=self._holder, until=now + self._lease))
+            leased = self._swap(entry, replace(entry, holder=holder, until=now + self._lease))
             if leased is not None:
                 return self._renew_under(leased, tokens, obtain)
 
