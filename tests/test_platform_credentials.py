@@ -168,16 +168,39 @@ def test_eight_workers_renewing_at_once_make_one_refresh_and_all_get_its_tokens(
     assert {r.tokens["access"] for r in results if isinstance(r, Held)} == {"access-2"}
 
 
-def test_eight_threads_sharing_one_worker_renew_once(
-    worker: Callable[..., SharedCredential],
-) -> None:
+def test_eight_threads_sharing_one_worker_renew_once(store: Store) -> None:
     # Given one worker's view of the tokens, used by eight threads that found them expired
     platform = Platform()
-    shared = worker(real_time=True)
-    stale = shared.current(platform.obtain)
+    waiting: set[int] = set()
+    all_waiting = threading.Event()
 
+    def sleep(seconds: float) -> None:  # a thread waiting for the lease holder
+        waiting.add(threading.get_ident())
+        if len(waiting) >= 7:
+            all_waiting.set()
+        time.sleep(seconds)
+
+    shared = SharedCredential(
+        store,
+        ACCOUNT,
+        ORIGIN,
+        platform="x",
+        lease_seconds=LEASE,
+        stale_environment="stale",
+        sleep=sleep,
+    )
+    stale = shared.current(platform.obtain)
+    platform.entered.clear()
+    platform.gate = gate = threading.Event()  # the first renewal waits for the others
+
+    def release() -> None:
+        all_waiting.wait(5)
+        gate.set()
+
+    threading.Thread(target=release).start()
     results = at_once(8, lambda: shared.renew(stale, platform.obtain))
 
+    # Then the seven others waited for the one renewing, instead of renewing too
     assert platform.calls == [None, "refresh-1"]
     assert {r.tokens["access"] for r in results if isinstance(r, Held)} == {"access-2"}
 
