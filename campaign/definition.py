@@ -8,26 +8,42 @@ where the source lines are at hand.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from urllib.parse import parse_qsl
 
-from dateutil.rrule import rrulestr
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     HttpUrl,
     PlainValidator,
+    StringConstraints,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from campaign import platforms
-from campaign.locales import is_known_locale
+from campaign.fields import (
+    QUIET_HOURS,
+    CalendarDate,
+    Clock,
+    Duration,
+    LocalDateTime,
+    Locale,
+    RRule,
+    Slug,
+    TemplateFolder,
+    TimeZoneName,
+    check_credentials,
+)
+from campaign.terminal import quoted
 
 Platform = Literal["mastodon", "bluesky", "telegram", "facebook", "x", "webhook", "outbox"]
 PLATFORMS: tuple[str, ...] = platforms.NAMES
@@ -37,15 +53,14 @@ PLATFORMS_WITH_CONFIGURABLE_LIMIT: frozenset[str] = frozenset(
     name for name, facts in platforms.PLATFORMS.items() if facts.limit_is_configurable
 )
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_LOCAL_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?$")
-_QUIET_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
-_GRAPH_VERSION = re.compile(r"^v[0-9]+\.[0-9]+$")
+# Ten years: a longer window is a typo in `end`, and every recurrence is searched through it.
+MAX_WINDOW_DAYS = 3653
+
+_GRAPH_VERSION = re.compile(r"v[0-9]+\.[0-9]+")
 # A public Telegram chat's @username (5-32 letters, digits, _) or a numeric chat id.
-_TELEGRAM_CHAT = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?[0-9]+)$")
+_TELEGRAM_CHAT = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?[0-9]+")
 # A Facebook Page's numeric id, or its username (letters, digits and dots).
-_FACEBOOK_PAGE = re.compile(r"^([0-9]+|[A-Za-z0-9.]+)$")
+_FACEBOOK_PAGE = re.compile(r"[0-9]+|[A-Za-z0-9.]+")
 _ACCOUNTS = {
     "telegram": (
         _TELEGRAM_CHAT,
@@ -58,49 +73,11 @@ _ACCOUNTS = {
         "the Page's numeric id (Page > About > Page transparency), or its username",
     ),
 }
-# Keys that only some platforms take (campaign.platforms says which).
-_PLATFORM_KEYS = frozenset({"parse_mode", "link_preview", "silent", "api_version"})
-
-
-def _check_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"'{name}' is not an IANA time zone (e.g. Asia/Bishkek, Europe/Belgrade)"
-        ) from None
-    return name
-
-
-def _check_locale(code: str) -> str:
-    if not is_known_locale(code):
-        raise ValueError(
-            f"'{code}' is not a known language code (ISO 639-1, optionally with a region or "
-            "script: ky, ru, en, sq, sr, sr-Latn)"
-        )
-    return code
-
-
-def _check_slug(value: str) -> str:
-    if not _SLUG.match(value):
-        raise ValueError(
-            f"'{value}' must be lower-case letters, digits, '-' or '_' (e.g. safe-migration)"
-        )
-    return value
-
-
-def _check_credentials(value: str) -> str:
-    if not _ENV_NAME.match(value):
-        raise ValueError(
-            "credentials must name an environment variable (e.g. MASTODON_TOKEN), never hold "
-            "the secret itself; put the secret in the environment or .env"
-        )
-    return value
 
 
 def _check_graph_version(value: str) -> str:
-    if not _GRAPH_VERSION.match(value):
-        raise ValueError(f"'{value}' is not a Graph API version: write it as v26.0")
+    if not _GRAPH_VERSION.fullmatch(value):
+        raise ValueError(f"{quoted(value)} is not a Graph API version: write it as v26.0")
     return value
 
 
@@ -112,28 +89,25 @@ def _check_account(platform: str, account: str | None) -> None:
     pattern, kind, what = rule
     if account is None:
         raise ValueError(f"a {platform} channel needs account: {what}")
-    if not pattern.match(account):
-        raise ValueError(f"account '{account}' is not a {kind}: write {what}")
+    if not pattern.fullmatch(account):
+        raise ValueError(f"account {quoted(account)} is not a {kind}: write {what}")
 
 
-def _check_local_datetime(value: str) -> str:
-    if not _LOCAL_DATETIME.match(value):
-        raise ValueError(f"'{value}' is not a local date-time 'YYYY-MM-DD HH:MM'")
-    try:
-        datetime.fromisoformat(value.replace(" ", "T"))
-    except ValueError:
-        raise ValueError(f"'{value}' is not a real date and time") from None
-    return value
-
-
-def _check_rrule(value: str) -> str:
-    if "DTSTART" in value.upper() or "\n" in value:
-        raise ValueError("write only the RRULE part; it starts on the campaign start date")
-    try:
-        rrulestr(value, dtstart=None)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"'{value}' is not a valid RFC 5545 RRULE: {exc}") from None
-    return value
+def _check_credential_refs(value: Any) -> str | dict[str, str]:
+    """One variable name, or a mapping of each secret's role to its variable's name."""
+    if isinstance(value, str):
+        return check_credentials(value)
+    if isinstance(value, dict) and all(isinstance(role, str) for role in value):
+        names = {}
+        for role, name in value.items():
+            if not isinstance(name, str):
+                raise ValueError(f"credentials.{role} must name an environment variable")
+            names[role] = check_credentials(name)
+        return names
+    raise ValueError(
+        "credentials must name an environment variable (e.g. MASTODON_TOKEN), or map each "
+        "secret to one (e.g. {password: BLUESKY_APP_PASSWORD})"
+    )
 
 
 def _check_secrets(facts: platforms.Platform, credentials: str | dict[str, str] | None) -> None:
@@ -166,29 +140,6 @@ def _check_secrets(facts: platforms.Platform, credentials: str | dict[str, str] 
         raise ValueError(f"credentials needs {', '.join(missing)} too (e.g. {example})")
 
 
-TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
-Locale = Annotated[str, AfterValidator(_check_locale)]
-Slug = Annotated[str, AfterValidator(_check_slug)]
-CredentialRef = Annotated[str, AfterValidator(_check_credentials)]
-
-
-def _check_credential_refs(value: Any) -> str | dict[str, str]:
-    """One variable name, or a mapping of each secret's role to its variable's name."""
-    if isinstance(value, str):
-        return _check_credentials(value)
-    if isinstance(value, dict) and all(isinstance(role, str) for role in value):
-        names = {}
-        for role, name in value.items():
-            if not isinstance(name, str):
-                raise ValueError(f"credentials.{role} must name an environment variable")
-            names[role] = _check_credentials(name)
-        return names
-    raise ValueError(
-        "credentials must name an environment variable (e.g. MASTODON_TOKEN), or map each "
-        "secret to one (e.g. {password: BLUESKY_APP_PASSWORD})"
-    )
-
-
 _ENV_NAME_SCHEMA = {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$"}
 CredentialRefs = Annotated[
     str | dict[str, str],
@@ -204,8 +155,6 @@ CredentialRefs = Annotated[
     ),
 ]
 GraphVersion = Annotated[str, AfterValidator(_check_graph_version)]
-LocalDateTime = Annotated[str, AfterValidator(_check_local_datetime)]
-RRule = Annotated[str, AfterValidator(_check_rrule)]
 
 
 class Model(BaseModel):
@@ -215,21 +164,44 @@ class Model(BaseModel):
 class QuietHours(Model):
     """A daily local period when nothing is posted, e.g. 22:00-08:00 (may cross midnight)."""
 
-    start: time
-    end: time
+    start: Clock
+    end: Clock
 
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, value: Any) -> Any:
         if isinstance(value, str):
-            match = _QUIET_HOURS.match(value.strip())
+            match = re.fullmatch(QUIET_HOURS, value.strip())
             if not match:
-                raise ValueError(f"'{value}' is not a period 'HH:MM-HH:MM' (e.g. 22:00-08:00)")
+                raise ValueError(
+                    f"{quoted(value)} is not a period 'HH:MM-HH:MM' (e.g. 22:00-08:00)"
+                )
             h1, m1, h2, m2 = (int(g) for g in match.groups())
-            if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-                raise ValueError(f"'{value}' is not a period 'HH:MM-HH:MM' (e.g. 22:00-08:00)")
             return {"start": time(h1, m1), "end": time(h2, m2)}
+        if isinstance(value, int | float):
+            raise ValueError(
+                f'{value!r} is not a period: write it as "HH:MM-HH:MM" in quotes '
+                '(e.g. "22:00-08:00")'
+            )
         return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError(
+                f"{self} starts and ends at the same time, which is no period at all: write "
+                "the quiet night, e.g. 22:00-08:00, or remove quiet_hours"
+            )
+        return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # Campaign files write the short form; the mapping form is accepted too.
+        mapping = handler(core_schema)
+        period = {"type": "string", "pattern": f"^{QUIET_HOURS}$", "examples": ["22:00-08:00"]}
+        return {"anyOf": [period, mapping]}
 
     def contains(self, moment: time) -> bool:
         if self.start <= self.end:
@@ -247,25 +219,33 @@ class RateLimit(Model):
     per_seconds: int = Field(gt=0)
 
 
+Text = Annotated[str, StringConstraints(max_length=200)]
+
+
 class Utm(Model):
     """UTM parameters added to links; unset parts are derived from the post (platform, audience)."""
 
-    source: str | None = None
-    medium: str = "social"
-    campaign: str | None = None
+    source: Text | None = None
+    medium: Text = "social"
+    campaign: Text | None = None
 
 
 class Audience(Model):
-    description: str = ""
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
     locales: list[Locale] = Field(min_length=1)
     timezone: TimeZoneName | None = None
     quiet_hours: QuietHours | None = None
     channels: list[str] = Field(min_length=1)
 
+    @field_validator("locales", "channels")
+    @classmethod
+    def _once_each(cls, values: list[str]) -> list[str]:
+        return _listed_once(values)
+
 
 class Channel(Model):
     platform: Platform
-    account: str | None = None
+    account: Text | None = None
     api_url: HttpUrl | None = None
     # The NAME of the environment variable that holds the secret, or one name per role for
     # platforms that need several ({password: ..., identifier: ...}; campaign.platforms).
@@ -274,13 +254,36 @@ class Channel(Model):
     max_length: int | None = Field(default=None, gt=0)
     visibility: Literal["public", "unlisted", "private", "direct"] = "public"
     rate_limit: RateLimit | None = None
-    directory: str | None = None
+    directory: Annotated[str, StringConstraints(max_length=1000)] | None = None
     # Telegram (docs/platforms.md): the text is plain text; `html` sends it escaped as HTML.
     parse_mode: Literal["text", "html"] | None = None
     link_preview: bool | None = None  # false: no preview card for the first link
     silent: bool | None = None  # true: subscribers get no sound with the notification
     # Facebook: the Graph API version, e.g. v26.0 (default: workers.platforms.facebook's).
     api_version: GraphVersion | None = None
+
+    @field_validator("api_url")
+    @classmethod
+    def _no_secrets_in_url(cls, url: HttpUrl | None) -> HttpUrl | None:
+        if url is None:
+            return url
+        if url.username is not None or url.password is not None:
+            # Never echo the URL: it holds the password.
+            raise ValueError(
+                f"api_url holds a user name and password ({url.scheme}://user:***@{url.host}): "
+                "credentials belong in the environment; name the variable in credentials"
+            )
+        secret_keys = [
+            key
+            for key, _ in parse_qsl(url.query or "", keep_blank_values=True)
+            if re.search(r"token|secret|key|password|auth", key, re.IGNORECASE)
+        ]
+        if secret_keys:
+            raise ValueError(
+                f"api_url carries a secret in its query ({secret_keys[0]}=***): credentials "
+                "belong in the environment; name the variable in credentials"
+            )
+        return url
 
     @field_validator("max_length")
     @classmethod
@@ -297,13 +300,6 @@ class Channel(Model):
         facts = platforms.PLATFORMS[self.platform]
         if facts.needs_api_url and self.api_url is None:
             raise ValueError(f"a {self.platform} channel needs api_url (the server to post to)")
-        chosen = {key for key in _PLATFORM_KEYS if getattr(self, key) is not None}
-        for key in sorted(chosen - facts.keys):
-            owners = " and ".join(p.display for p in platforms.PLATFORMS.values() if key in p.keys)
-            raise ValueError(
-                f"{key} does not apply to a {self.platform} channel (it is a {owners} "
-                "setting): remove it"
-            )
         _check_account(self.platform, self.account)
         _check_secrets(facts, self.credentials)
         return self
@@ -328,35 +324,43 @@ class ScheduleEntry(Model):
 
     at: LocalDateTime | None = None
     rrule: RRule | None = None
-    after: timedelta | None = None
+    after: Duration | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ScheduleEntry:
         if sum(value is not None for value in (self.at, self.rrule, self.after)) != 1:
             raise ValueError("a schedule entry needs exactly one of 'at', 'rrule' or 'after'")
-        if self.after is not None and self.after < timedelta(0):
-            raise ValueError(f"after must not be negative, got {self.after}")
         return self
 
 
 class Message(Model):
-    template: str
+    template: TemplateFolder
     audiences: list[str] | None = None
     vars: dict[str, Any] = Field(default_factory=dict)
     link: HttpUrl | None = None
-    hashtags: list[str] = Field(default_factory=list)
+    hashtags: list[Annotated[str, StringConstraints(max_length=200)]] = Field(default_factory=list)
     schedule: list[ScheduleEntry] = Field(min_length=1)
+
+    @field_validator("audiences")
+    @classmethod
+    def _names_some(cls, values: list[str] | None) -> list[str] | None:
+        if values is not None and not values:
+            raise ValueError(
+                "audiences: [] names no audience: remove the key to send to every audience, "
+                "or list the audiences"
+            )
+        return None if values is None else _listed_once(values)
 
 
 class Campaign(Model):
     campaign: Slug
-    title: str
+    title: Annotated[str, StringConstraints(max_length=300)]
     timezone: TimeZoneName
-    start: date
-    end: date
-    templates: str | None = None
+    start: CalendarDate
+    end: CalendarDate
+    templates: Annotated[str, StringConstraints(max_length=1000)] | None = None
     fallback_locale: Locale | None = None
-    max_lateness: timedelta = timedelta(hours=1)
+    max_lateness: Duration = timedelta(hours=1)
     utm: Utm = Utm()
     audiences: dict[Slug, Audience] = Field(min_length=1)
     channels: dict[Slug, Channel] = Field(min_length=1)
@@ -368,7 +372,19 @@ class Campaign(Model):
         start = info.data.get("start")
         if start is not None and end < start:
             raise ValueError(f"the campaign ends ({end}) before it starts ({start})")
+        if start is not None and (end - start).days > MAX_WINDOW_DAYS:
+            raise ValueError(
+                f"the campaign runs from {start} to {end}, more than ten years: check the year "
+                "of end"
+            )
         return end
 
     def audience_timezone(self, audience: str) -> str:
         return self.audiences[audience].timezone or self.timezone
+
+
+def _listed_once(values: list[str]) -> list[str]:
+    repeated = sorted({value for value in values if values.count(value) > 1})
+    if repeated:
+        raise ValueError(f"{quoted(repeated[0])} is listed twice: list each once")
+    return values

@@ -18,12 +18,12 @@ ISO_639_1: frozenset[str] = frozenset(
 )
 
 # language[-Script][-REGION], e.g. sr, sr-Latn, pt-BR, zh-Hant-TW.
-_TAG = re.compile(r"^(?P<language>[a-z]{2})(?:-[A-Z][a-z]{3})?(?:-(?:[A-Z]{2}|\d{3}))?$")
+_TAG = re.compile(r"(?P<language>[a-z]{2})(?:-[A-Z][a-z]{3})?(?:-(?:[A-Z]{2}|\d{3}))?")
 
 
 def is_known_locale(code: str) -> bool:
     """True when `code` is an ISO 639-1 language, optionally with BCP 47 script and region."""
-    match = _TAG.match(code)
+    match = _TAG.fullmatch(code)  # `$` would accept a trailing newline
     return match is not None and match.group("language") in ISO_639_1
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gc
 import os
 import re
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,13 +17,14 @@ from zoneinfo import ZoneInfo
 from campaign.coverage import Route, Status
 from campaign.definition import Audience, Campaign, Channel
 from campaign.errors import DefinitionError, Problem, Severity, TemplateError
+from campaign.filters import UtmDefaults
 from campaign.locales import language_of
 from campaign.post import Post, post_id
-from campaign.render import TEMPLATE_SUFFIX, Renderer, UtmDefaults
+from campaign.render import TEMPLATE_SUFFIX, Renderer
 from campaign.rules import measure
 from campaign.schedule import ScheduleProblem, Slot, slots
 from campaign.source import SourceMap, load_yaml
-from campaign.validate import parse_campaign, template_root
+from campaign.validate import check_campaign, check_template_root, parse_campaign, template_root
 
 
 @dataclass(frozen=True)
@@ -53,30 +55,54 @@ def load_campaign(path: str | Path) -> tuple[Campaign, SourceMap]:
     return parse_campaign(data, source), source
 
 
-def load_plan(path: str | Path, *, launched_at: datetime | None = None) -> Plan:
+def load_plan(
+    path: str | Path,
+    *,
+    launched_at: datetime | None = None,
+    allowed_template_roots: Sequence[Path] = (),
+) -> Plan:
     """Every post of a campaign file, rendered and checked against its platform's rules.
 
     `launched_at` anchors schedule entries written relative to the launch (`after:`): when the
     campaign was first applied; None means not launched yet, shown as if launched now.
+    Templates must stay inside the campaign's project or one of `allowed_template_roots`.
 
     Raises:
         DefinitionError: with every problem found in the file, its templates and its posts.
     """
-    plan = build_plan(path, launched_at=launched_at)
+    plan = build_plan(path, launched_at=launched_at, allowed_template_roots=allowed_template_roots)
     if plan.errors:
         raise DefinitionError(plan.errors)
     return plan
 
 
-def build_plan(path: str | Path, *, launched_at: datetime | None = None) -> Plan:
+def build_plan(
+    path: str | Path,
+    *,
+    launched_at: datetime | None = None,
+    allowed_template_roots: Sequence[Path] = (),
+) -> Plan:
     """Every post that can be rendered, with every problem found: what a preview shows.
 
     Raises:
         DefinitionError: when the campaign file itself is invalid (then there is no plan).
     """
     path = Path(path)
-    campaign, source = load_campaign(path)
+    data, source = load_yaml(path, display=str(path))
+    checked = check_campaign(data, source)
+    problems = checked.problems
+    campaign = checked.campaign
+    if campaign is not None:
+        outside = check_template_root(campaign, path, source, allowed_template_roots)
+        if outside is not None:
+            problems, campaign = [*problems, outside], None
+    if campaign is None:
+        raise DefinitionError([p for p in problems if p.severity is Severity.ERROR])
+    # Even with errors in some parts, the valid rest is rendered: every problem in one run.
     builder = _PlanBuilder(campaign, source, path, launched_at)
+    for problem in problems:
+        builder.report(problem)
+    builder.check_templates(checked.template_folders)
     with _fewer_collections():
         posts = sorted(builder.posts(), key=lambda p: (p.scheduled_at, p.audience, p.channel, p.id))
     errors = [p for p in builder.problems if p.severity is Severity.ERROR]
@@ -133,11 +159,11 @@ class _PlanBuilder:
             template_root(campaign, path),
             display_root=_display_root(path, campaign),
             fallback_locale=campaign.fallback_locale,
-        )
-        self._utm = UtmDefaults(
-            source=campaign.utm.source,
-            medium=campaign.utm.medium,
-            campaign=campaign.utm.campaign or campaign.campaign,
+            utm=UtmDefaults(
+                source=campaign.utm.source,
+                medium=campaign.utm.medium,
+                campaign=campaign.utm.campaign or campaign.campaign,
+            ),
         )
         # Every route as resolved, and its tally [posts, failed, refused], for the matrix.
         self._resolved: dict[tuple[str, str, str, str], Route] = {}
@@ -169,6 +195,12 @@ class _PlanBuilder:
         key = (route.message, route.audience, route.locale, route.channel)
         self._resolved[key] = route
         return self._tallies.setdefault(key, [0, 0, 0])
+
+    def check_templates(self, folders: list[str]) -> None:
+        """Compile every template in these folders: an unused one is checked too."""
+        for folder in folders:
+            for problem in self._renderer.check_folder(folder):
+                self.report(problem)
 
     def report(self, problem: Problem) -> None:
         if problem not in self._seen_problems:
@@ -267,11 +299,29 @@ class _PlanBuilder:
                     location = ("messages", name, "schedule", entry_index)
                     self.report(self.source.problem(location, f"message '{name}': {exc}"))
                     continue
+                self._report_moves(name, audience_name, entry_index, entry_slots)
                 for occurrence, slot in enumerate(entry_slots):
                     for route in routes:
                         post = self._post(route, slot, occurrence)
                         if post is not None:
                             yield post, entry_index
+
+    def _report_moves(
+        self, message: str, audience: str, entry_index: int, entry_slots: list[Slot]
+    ) -> None:
+        """What preview shows on each moved post (quiet hours, DST), once per kind for validate."""
+        line = self.source.line_of(("messages", message, "schedule", entry_index))
+        moves = Counter(warning for slot in entry_slots for warning in slot.warnings)
+        for warning, times in moves.items():
+            count = f" ({times} times)" if times > 1 else ""
+            self.report(
+                Problem(
+                    self.source.file,
+                    line,
+                    f"message '{message}', audience '{audience}': {warning}{count}",
+                    Severity.WARNING,
+                )
+            )
 
     def _routes(self, message_name: str, audience_name: str) -> Iterator[_Route]:
         """Each locale and channel by which a message reaches an audience, resolved once."""
@@ -328,7 +378,6 @@ class _PlanBuilder:
                 "channel": {"name": channel_name, "platform": channel.platform},
                 "platform": channel.platform,
                 "hashtags": list(message.hashtags),
-                "_utm": self._utm,
             }
             # Without a link, `link` stays undefined and fails loudly under StrictUndefined.
             if message.link is not None:

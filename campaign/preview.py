@@ -11,6 +11,7 @@ from typing import Any
 
 from campaign.coverage import Cell, Route, Status, cells, gaps
 from campaign.post import Post
+from campaign.terminal import printable
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def summary(title: str, posts: Sequence[Post]) -> str:
 
 def as_table(title: str, posts: Sequence[Post], *, width: int = 120) -> str:
     """A timeline grouped by local day: time, audience, locale, channel, length/limit, text."""
-    lines = [summary(title, posts)]
+    lines = [printable(summary(title, posts))]
     if not posts:
         return lines[0] + "\n"
     audience_width = max(len(p.audience) for p in posts)
@@ -95,9 +96,9 @@ def as_table(title: str, posts: Sequence[Post], *, width: int = 120) -> str:
                 f"{post.channel:<{channel_width}}  {post.length:>5}/{limit:<5} "
                 f"{'✗' if post.errors else ' '} "
             )
-            lines.append(prefix + _first_line(post.text, max(width - len(prefix), 20)))
-            lines.extend(f"      ✗ {error}" for error in post.errors)
-            lines.extend(f"      ! {warning}" for warning in post.warnings)
+            lines.append(prefix + printable(_first_line(post.text, max(width - len(prefix), 20))))
+            lines.extend(f"      ✗ {printable(error)}" for error in post.errors)
+            lines.extend(f"      ! {printable(warning)}" for warning in post.warnings)
     return "\n".join(lines) + "\n"
 
 

@@ -7,26 +7,36 @@ For a message's template folder, the first file that exists wins:
 
 tried for the locale itself, then its bare language (`sr-Latn` -> `sr`), then the campaign's
 `fallback_locale`. Falling back to another language is reported as a warning on every such post.
+
+Templates run in `campaign.sandbox` (what they may reach, build and write) under a time budget
+(`TimeBudget`): per render, per template over all its posts, and for the whole campaign. A
+template that goes over is reported once, at its line, and not rendered again.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any, TypeVar
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 
-from campaign.errors import TemplateError
+from campaign.bounds import Refused
+from campaign.deadline import Overtime, Watchdog
+from campaign.errors import Problem, TemplateError
+from campaign.filters import UtmDefaults, hashtags, utm_filter
 from campaign.locales import language_of
+from campaign.sandbox import BoundedEnvironment, RootedLoader
+from campaign.terminal import control_characters, quoted
+
+T = TypeVar("T")
 
 TEMPLATE_SUFFIX = ".j2"
+MAX_MESSAGE = 500
 
 
 @dataclass(frozen=True)
@@ -39,16 +49,27 @@ class Resolved:
 
 
 @dataclass(frozen=True)
-class UtmDefaults:
-    source: str | None
-    medium: str
-    campaign: str
+class TimeBudget:
+    """Seconds templates may take. A post renders in about ten microseconds: these are bounds
+    for templates that loop or recurse without end, not for ordinary ones."""
+
+    per_render: float = 2.0  # one post, compiling included
+    per_template: float = 10.0  # one template, over every post it renders
+    total: float = 30.0  # every template of the campaign
 
 
 class Renderer:
-    """Finds and renders the templates of one campaign."""
+    """Finds and renders the templates of one campaign. Not thread-safe."""
 
-    def __init__(self, root: Path, *, display_root: str, fallback_locale: str | None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        display_root: str,
+        fallback_locale: str | None,
+        utm: UtmDefaults,
+        budget: TimeBudget = TimeBudget(),
+    ) -> None:
         self._root = root
         self._display_root = display_root.rstrip("/")
         self._fallback_locale = fallback_locale
@@ -56,8 +77,14 @@ class Renderer:
         self._resolved: dict[tuple[str, str, str, str], Resolved] = {}
         # Jinja's own cache checks the loader on every lookup; a preview looks up per post.
         self._templates: dict[str, jinja2.Template] = {}
-        self._environment = SandboxedEnvironment(
-            loader=jinja2.FileSystemLoader(root),
+        # Templates that cannot compile or ran out of time: reported once, never run again.
+        self._failed: dict[str, TemplateError] = {}
+        self._budget = budget
+        self._spent: dict[str, float] = {}
+        self._spent_in_total = 0.0
+        self._watchdog = Watchdog()
+        self._environment = BoundedEnvironment(
+            loader=RootedLoader(str(root)),
             undefined=jinja2.StrictUndefined,
             autoescape=False,  # posts are plain text, not HTML
             trim_blocks=True,
@@ -65,8 +92,8 @@ class Renderer:
             auto_reload=False,
             cache_size=-1,  # every template compiled once per run, whatever the plan's size
         )
-        self._environment.filters["utm"] = _utm
-        self._environment.filters["hashtags"] = _hashtags
+        self._environment.filters["utm"] = utm_filter(utm)
+        self._environment.filters["hashtags"] = hashtags
 
     def display(self, name: str) -> str:
         """A template's path as a person would type it (relative to where the campaign lives)."""
@@ -114,39 +141,156 @@ class Renderer:
         """Render template `name` with `context`, stripped of surrounding whitespace.
 
         Raises:
-            TemplateError: compile error, undefined variable, sandbox violation, any runtime error.
+            TemplateError: compile error, undefined variable, sandbox violation, a bound or the
+                time budget exceeded, control characters in the text, any runtime error.
         """
+        return self._timed(name, self._render, name, context)
+
+    def check_folder(self, folder: str) -> list[Problem]:
+        """Compile every template of a message's folder, used by a post or not yet."""
+        problems = []
+        try:
+            names = sorted(self._files(folder))
+        except TemplateError:
+            return []  # reported where the message names the folder
+        for filename in names:
+            if filename.endswith(TEMPLATE_SUFFIX):
+                name = f"{folder}/{filename}"
+                try:
+                    self._timed(name, self._compiled, name)
+                except TemplateError as exc:
+                    problems.append(exc.problem())
+        return problems
+
+    def _timed(self, name: str, work: Callable[..., T], *arguments: Any) -> T:
+        """Run `work(*arguments)` for template `name` within what is left of its budgets."""
+        failed = self._failed.get(name)
+        if failed is not None:
+            raise failed
+        budget = self._budget
+        left = min(
+            budget.per_render,
+            budget.per_template - self._spent.get(name, 0.0),
+            budget.total - self._spent_in_total,
+        )
+        started = time.monotonic()
+        try:
+            self._watchdog.arm(max(left, 0.0), now=started)
+            try:
+                return work(*arguments)
+            finally:
+                self._watchdog.disarm()
+        except Overtime as exc:
+            self._watchdog.disarm()
+            file, line = self._where(exc.__traceback__, name, raw=True)
+            error = TemplateError(_overtime(budget, left, self._spent, name), file=file, line=line)
+            self._failed[name] = error
+            raise error from None
+        finally:
+            spent = time.monotonic() - started
+            self._spent[name] = self._spent.get(name, 0.0) + spent
+            self._spent_in_total += spent
+
+    def _compiled(self, name: str) -> jinja2.Template:
+        template = self._templates.get(name)
+        if template is not None:
+            return template
         display = self.display(name)
         try:
-            template = self._templates.get(name)
-            if template is None:
-                template = self._templates[name] = self._environment.get_template(name)
+            template = self._templates[name] = self._environment.get_template(name)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(
+            error = TemplateError(
                 f"template syntax error: {exc.message}", file=display, line=exc.lineno
-            ) from None
+            )
         except jinja2.TemplateNotFound:
-            raise TemplateError("template not found", file=display) from None
+            error = TemplateError("template not found", file=display)
+        except Refused as exc:
+            error = TemplateError(str(exc), file=display)
+        else:
+            return template
+        self._failed[name] = error
+        raise error
+
+    def _render(self, name: str, context: Mapping[str, Any]) -> str:
+        template = self._compiled(name)
         try:
-            return template.render(context).strip()
+            text = template.render(context)
+        except Refused as exc:
+            raise self._error(str(exc), exc, name) from None
         except jinja2.exceptions.SecurityError as exc:
-            raise TemplateError(
-                f"unsafe template operation blocked by the sandbox: {exc}",
-                file=display,
-                line=_template_line(exc.__traceback__, template),
+            raise self._error(
+                f"unsafe template operation blocked by the sandbox: {exc}", exc, name
             ) from None
         except jinja2.UndefinedError as exc:
+            raise self._error(
+                f"{exc.message}: define it in the message's vars or fix the name", exc, name
+            ) from None
+        except jinja2.TemplateNotFound as exc:  # an include or import
+            raise self._error(
+                f"template {quoted(exc.name)} not found in the template folder "
+                f"{self._display_root}/: includes name a file from there, e.g. "
+                f"{{% include '{name}' %}}",
+                exc,
+                name,
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:  # in a template it includes
+            file = self._display_file(exc.filename) if exc.filename else self.display(name)
             raise TemplateError(
-                f"{exc.message}: define it in the message's vars or fix the name",
-                file=display,
-                line=_template_line(exc.__traceback__, template),
+                f"template syntax error: {exc.message}", file=file, line=exc.lineno
+            ) from None
+        except RecursionError as exc:
+            raise self._error(
+                "the template calls itself without end (a macro, or an include of a template "
+                "that includes it back): give the recursion a condition that stops it",
+                exc,
+                name,
             ) from None
         except Exception as exc:  # a template can raise anything; it is the author's error
+            raise self._error(f"rendering failed: {type(exc).__name__}: {exc}", exc, name) from None
+        controls = control_characters(text)
+        if controls:
             raise TemplateError(
-                f"rendering failed: {type(exc).__name__}: {exc}",
-                file=display,
-                line=_template_line(exc.__traceback__, template),
-            ) from None
+                f"the text holds the control character(s) {', '.join(controls)}: remove them "
+                "from the template or its vars",
+                file=self.display(name),
+                line=_first_control_line(template.filename),
+            )
+        return text.strip()
+
+    def _error(self, message: str, exc: BaseException, name: str) -> TemplateError:
+        file, line = self._where(exc.__traceback__, name, raw=False)
+        if len(message) > MAX_MESSAGE:  # an error may quote a value of the template's making
+            message = f"{message[:MAX_MESSAGE]}… ({len(message):,} characters)"
+        return TemplateError(message, file=file, line=line)
+
+    def _where(
+        self, traceback: TracebackType | None, name: str, *, raw: bool
+    ) -> tuple[str, int | None]:
+        """The template file and line an error came from: the deepest template frame.
+
+        Jinja rewrites the frames of exceptions it handles to template lines; others (`raw`)
+        still carry lines of the generated Python code, which the template maps back.
+        """
+        templates = {
+            t.filename: t
+            for t in (self._environment.cache or {}).values()
+            if t.filename is not None
+        }
+        found: tuple[str, int | None] = (self.display(name), None)
+        while traceback is not None:
+            filename = traceback.tb_frame.f_code.co_filename
+            template = templates.get(filename)
+            if template is not None:
+                line = traceback.tb_lineno
+                if raw:
+                    line = template.get_corresponding_lineno(line)
+                found = (self._display_file(filename), line)
+            traceback = traceback.tb_next
+        return found
+
+    def _display_file(self, filename: str) -> str:
+        root = os.path.realpath(self._root)
+        return self.display(os.path.relpath(filename, root))
 
     def has_folder(self, folder: str) -> bool:
         return (self._root / folder).is_dir()
@@ -177,50 +321,33 @@ class Renderer:
         return chain
 
 
-def _template_line(traceback: TracebackType | None, template: jinja2.Template) -> int | None:
-    """The template line a rendering error came from (Jinja rewrites frames to template lines)."""
-    line = None
-    while traceback is not None:
-        if traceback.tb_frame.f_code.co_filename == template.filename:
-            line = traceback.tb_lineno
-        traceback = traceback.tb_next
-    return line
+def _first_control_line(filename: str | None) -> int | None:
+    """The line of a template's source that writes a control character, if it is written there
+    (rather than in a var, or as an escape like "\\x00")."""
+    if filename is None:
+        return None
+    try:
+        with open(filename, encoding="utf-8") as source:
+            for number, line in enumerate(source, start=1):
+                if control_characters(line):
+                    return number
+    except (OSError, UnicodeDecodeError):
+        pass
+    return None
 
 
-@jinja2.pass_context
-def _utm(context: jinja2.runtime.Context, url: str) -> str:
-    """Tag a link with UTM parameters for this post; parameters already in the link are kept."""
-    defaults: UtmDefaults = context["_utm"]
-    return _tag_link(
-        str(url),
-        defaults.source or context["platform"],
-        defaults.medium,
-        defaults.campaign,
-        f"{context['audience']['name']}-{context['locale']}",
+def _overtime(budget: TimeBudget, left: float, spent: dict[str, float], name: str) -> str:
+    if left >= budget.per_render:
+        return (
+            f"rendering one post took longer than {budget.per_render:g} s (a loop that runs too "
+            "often, or a macro that calls itself too often): simplify the template"
+        )
+    if spent.get(name, 0.0) + left >= budget.per_template:
+        return (
+            f"this template took longer than {budget.per_template:g} s over all its posts: "
+            "simplify it"
+        )
+    return (
+        f"the campaign's templates took longer than {budget.total:g} s together: simplify "
+        "the slowest ones"
     )
-
-
-@lru_cache(maxsize=4096)
-def _tag_link(url: str, source: str, medium: str, campaign: str, content: str) -> str:
-    # A campaign tags a handful of links thousands of times; URL parsing is the costly part.
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    tags = (
-        ("utm_source", source),
-        ("utm_medium", medium),
-        ("utm_campaign", campaign),
-        ("utm_content", content),
-    )
-    for key, value in tags:
-        query.setdefault(key, value)
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def _hashtags(tags: Sequence[str] | str) -> str:
-    """`["SafeMigration", "#GCM"]` -> `"#SafeMigration #GCM"` (spaces inside a tag are dropped)."""
-    return _joined_hashtags((tags,) if isinstance(tags, str) else tuple(tags))
-
-
-@lru_cache(maxsize=1024)
-def _joined_hashtags(tags: tuple[str, ...]) -> str:
-    return " ".join("#" + "".join(str(tag).lstrip("#").split()) for tag in tags if tag)

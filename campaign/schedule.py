@@ -12,12 +12,17 @@ The rules, also in the README:
 
 from __future__ import annotations
 
+import datetime as datetime_module
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrulestr
+import dateutil.rrule
+from dateutil.rrule import rrule, rrulestr
 
 from campaign.definition import QuietHours, ScheduleEntry
 
@@ -38,7 +43,8 @@ class Slot:
     warnings: tuple[str, ...] = ()
 
 
-def wall_times(entry: ScheduleEntry, start: date, end: date) -> list[datetime]:
+@lru_cache(maxsize=256)  # one entry serves every audience of its message
+def wall_times(entry: ScheduleEntry, start: date, end: date) -> tuple[datetime, ...]:
     """The naive local date-times an entry names within the campaign window [start, end].
 
     Raises:
@@ -53,12 +59,12 @@ def wall_times(entry: ScheduleEntry, start: date, end: date) -> list[datetime]:
                 f"{entry.at} is outside the campaign window {start} to {end}: "
                 "move it inside or widen the window"
             )
-        return [moment]
+        return (moment,)
     assert entry.rrule is not None  # guaranteed by ScheduleEntry's validator
     try:
         rule = rrulestr(entry.rrule, dtstart=first)
         times: list[datetime] = []
-        for moment in rule.xafter(first, inc=True):
+        for moment in _until_year(rule, last.year + 1):
             if moment > last:
                 break
             times.append(moment)
@@ -72,8 +78,37 @@ def wall_times(entry: ScheduleEntry, start: date, end: date) -> list[datetime]:
             raise
         raise ScheduleProblem(f"'{entry.rrule}' cannot be expanded: {exc}") from None
     if not times:
-        raise ScheduleProblem(f"'{entry.rrule}' yields no time within {start} to {end}")
-    return times
+        raise ScheduleProblem(
+            f"'{entry.rrule}' yields no time within {start} to {end}: check its BY... parts "
+            "(30 February never comes) and COUNT/UNTIL"
+        )
+    return tuple(times)
+
+
+def _until_year(rule: Any, last_year: int) -> Iterator[datetime]:
+    """The occurrences of `rule` that dateutil finds before it passes the end of `last_year`.
+
+    A rule that never matches (`BYMONTH=2;BYMONTHDAY=30`) yields nothing, and dateutil keeps
+    looking until the year 9999: ten seconds for FREQ=SECONDLY. dateutil ends its search at
+    `datetime.MAXYEAR`, read from its module's globals; running its own iteration with a view of
+    those globals in which MAXYEAR is `last_year` bounds the search by the campaign window
+    without changing what the rule means. Should dateutil change shape, the unbounded iteration
+    is used.
+    """
+    iterate = vars(rrule)["_iter"]  # see the docstring
+    if not isinstance(rule, rrule) or "datetime" not in iterate.__code__.co_names:
+        yield from rule
+        return
+    calendar_view = types.SimpleNamespace(**vars(datetime_module))
+    calendar_view.MAXYEAR = min(last_year, datetime_module.MAXYEAR)
+    bounded = types.FunctionType(
+        iterate.__code__,
+        {**vars(dateutil.rrule), "datetime": calendar_view},
+        iterate.__name__,
+        iterate.__defaults__,
+        iterate.__closure__,
+    )
+    yield from bounded(rule)
 
 
 def resolve(wall: datetime, zone: ZoneInfo, *, recurring: bool) -> Slot:

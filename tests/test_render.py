@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from campaign.errors import TemplateError
-from campaign.render import Renderer, UtmDefaults
+from campaign.filters import UtmDefaults
+from campaign.render import Renderer, TimeBudget
 
 
-def make_renderer(root: Path, files: dict[str, str], fallback: str | None = None) -> Renderer:
+def make_renderer(
+    root: Path,
+    files: dict[str, str],
+    fallback: str | None = None,
+    budget: TimeBudget = TimeBudget(),  # noqa: B008 - immutable
+) -> Renderer:
     for name, text in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    return Renderer(root, display_root="templates", fallback_locale=fallback)
+    return Renderer(
+        root, display_root="templates", fallback_locale=fallback, utm=UTM, budget=budget
+    )
+
+
+UTM = UtmDefaults(source=None, medium="social", campaign="safe-migration")
 
 
 def context(**extra: object) -> dict[str, object]:
@@ -23,7 +36,6 @@ def context(**extra: object) -> dict[str, object]:
         "audience": {"name": "migrants-kg", "description": ""},
         "locale": "ky",
         "platform": "telegram",
-        "_utm": UtmDefaults(source=None, medium="social", campaign="safe-migration"),
         **extra,
     }
 
@@ -122,3 +134,82 @@ def test_hashtags_are_joined_and_cleaned(tmp_path: Path) -> None:
 def test_surrounding_whitespace_is_stripped(tmp_path: Path) -> None:
     renderer = make_renderer(tmp_path, {"m/ky.j2": "\n\n  Салам!\n\n"})
     assert renderer.render("m/ky.j2", context()) == "Салам!"
+
+
+def test_a_render_past_its_time_budget_is_stopped_at_its_line(tmp_path: Path) -> None:
+    # Given a template that would loop for hours, and a render budget of a fifth of a second
+    loop = "Salam\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    renderer = make_renderer(tmp_path, {"m/ky.j2": loop}, budget=TimeBudget(per_render=0.2))
+
+    # When it is rendered, then it is stopped at the loop's line
+    with pytest.raises(TemplateError, match=r"took longer than 0\.2 s") as caught:
+        renderer.render("m/ky.j2", context())
+    assert (caught.value.file, caught.value.line) == ("templates/m/ky.j2", 2)
+
+    # And it is not run again for the next post: the same error at once
+    with pytest.raises(TemplateError) as again:
+        renderer.render("m/ky.j2", context())
+    assert again.value is caught.value
+
+
+def test_rendering_goes_on_normally_after_a_render_was_stopped(tmp_path: Path) -> None:
+    loop = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    renderer = make_renderer(
+        tmp_path, {"m/ky.j2": loop, "ok/ky.j2": "{{ locale }}"}, budget=TimeBudget(per_render=0.2)
+    )
+    with pytest.raises(TemplateError):
+        renderer.render("m/ky.j2", context())
+    assert [renderer.render("ok/ky.j2", context()) for _ in range(1000)] == ["ky"] * 1000
+
+
+def test_every_template_of_a_folder_is_compiled_even_one_no_post_uses(tmp_path: Path) -> None:
+    renderer = make_renderer(tmp_path, {"m/ky.j2": "fine", "m/ky.x.j2": "ok\n{% if %}"})
+    assert [str(p) for p in renderer.check_folder("m")] == [
+        "templates/m/ky.x.j2:2: template syntax error: Expected an expression, got 'end of "
+        "statement block'"
+    ]
+
+
+def test_an_include_through_a_link_out_of_the_folder_is_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOKEN=do-not-publish")
+    renderer = make_renderer(tmp_path / "root", {"m/ky.j2": '{% include "m/link.j2" %}'})
+    (tmp_path / "root" / "m" / "link.j2").symlink_to(secret)
+    with pytest.raises(TemplateError, match="leads outside the template folder"):
+        renderer.render("m/ky.j2", context())
+
+
+@pytest.mark.parametrize(
+    ("template", "text"),
+    [
+        ('{{ range(3) | map("string") | join(", ") }}', "0, 1, 2"),
+        ('{{ ", ".join(["a", "b"]) }}', "a, b"),
+        ("{{ '%02d.%02d' | format(7, 3) }}", "07.03"),
+        ("{{ '[{:>4}]'.format(7) }}", "[   7]"),
+        (
+            "{% set ns = namespace(n=0) %}{% for t in tags %}{% set ns.n = ns.n + 1 %}{% endfor %}"
+            "{{ ns.n }}",
+            "2",
+        ),
+        ("{{ tags | select('ne', 'GCM') | list | join }}", "SafeMigration"),
+        ("{{ (tags + ['Migrants']) | length }} {{ 2 ** 10 }} {{ 'ab' * 2 }}", "3 1024 abab"),
+        (
+            "{{ title | truncate(9, True, '…', 0) }} {{ title | center(13) | trim }}",
+            "Safe Mig… Safe Migration",
+        ),
+        (
+            "{{ when.strftime('%d.%m.%Y') }} {{ when.year }} {{ when.tzinfo }}",
+            "18.12.2026 2026 Asia/Bishkek",
+        ),
+        ("{{ {'a': tags} | tojson }}", '{"a": ["SafeMigration", "GCM"]}'),
+    ],
+)
+def test_ordinary_templates_render_as_in_jinja(tmp_path: Path, template: str, text: str) -> None:
+    renderer = make_renderer(tmp_path, {"m/ky.j2": template})
+    when = datetime(2026, 12, 18, 10, tzinfo=ZoneInfo("Asia/Bishkek"))
+    assert (
+        renderer.render(
+            "m/ky.j2", context(tags=["SafeMigration", "GCM"], title="Safe Migration", when=when)
+        )
+        == text
+    )

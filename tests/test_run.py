@@ -115,7 +115,7 @@ def campaign_file(folder: Path, channel: str, *, posts: int = 3, every: int = 1)
             title: Faults
             timezone: Asia/Bishkek
             start: 2026-01-01
-            end: 2099-12-31
+            end: 2035-12-31
             templates: templates
             audiences:
               all: {locales: [en, ky], channels: [main]}

@@ -64,7 +64,7 @@ def test_a_weekly_recurrence_keeps_its_local_hour_across_the_dst_change() -> Non
 def test_a_recurrence_is_bounded_by_the_campaign_window() -> None:
     entry = ScheduleEntry(rrule="FREQ=DAILY;BYHOUR=9;BYMINUTE=0")
     times = wall_times(entry, date(2026, 12, 18), date(2026, 12, 20))
-    assert times == [datetime(2026, 12, d, 9, 0) for d in (18, 19, 20)]
+    assert times == tuple(datetime(2026, 12, d, 9, 0) for d in (18, 19, 20))
 
 
 def test_a_runaway_recurrence_is_refused() -> None:

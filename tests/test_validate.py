@@ -6,6 +6,7 @@ file beside it holds the exact lines `campaign validate` must print.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,30 @@ def test_every_file_is_checked_even_after_a_bad_one(
     )
     assert status == 1
     assert "tests/campaigns/good.yaml: ok" in capsys.readouterr().out
+
+
+def test_validate_warns_of_every_move_preview_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a post at 23:15 for an audience with quiet hours 22:00-08:00, every day for a week
+    shutil.copytree(CAMPAIGNS / "templates", tmp_path / "templates")
+    text = (CAMPAIGNS / "good.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        '      - at: "2026-12-18 10:00"',
+        '      - rrule: "FREQ=DAILY;BYHOUR=23;BYMINUTE=15;COUNT=7"',
+    )
+    path = tmp_path / "late.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    # When it is validated
+    status = main(["validate", str(path)])
+
+    # Then it passes, with the warning preview puts on each moved post, once, at its entry
+    output = capsys.readouterr()
+    assert status == 0
+    line = text[: text.index("FREQ=DAILY")].count("\n") + 1
+    assert output.err.splitlines() == [
+        f"{path}:{line}: warning: message 'launch', audience 'migrants-kg': 23:15 is in quiet "
+        "hours 22:00-08:00; moved to the next day 08:00 (7 times)"
+    ]
+    assert output.out == f"{path}: ok, 34 posts, 1 warning(s)\n"

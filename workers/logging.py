@@ -1,7 +1,11 @@
 """Delivery logs: one line per state change (post id, channel, state), plain or JSON, redacted.
 
-Secrets never reach a log line: every value registered with `redact()` (the credentials a worker
-resolved) and anything that looks like a bearer token or a Telegram bot token is masked.
+Secrets never reach a log line, whichever logger writes it (ours, Celery's, urllib3's): every
+value registered with `redact()` (the credentials a worker resolved) is masked, and so is any run
+of at least `FRAGMENT` of its characters (a token cut at the end of a truncated error body still
+leaks its start otherwise), as well as anything shaped like a bearer token, a Telegram bot token
+or a password in a URL. `configure()` redacts each log record when it is made, before any
+handler or formatter sees it; the formatters redact again, in case a record was made elsewhere.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,28 +23,95 @@ from typing import Any
 log = logging.getLogger("campaign.delivery")
 
 MASK = "[redacted]"
+# A run of this many characters of a secret is masked wherever it appears: long enough that
+# ordinary words do not match a random token, short enough that what is left is worthless.
+FRAGMENT = 8
 _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"(/bot)\d+:[A-Za-z0-9_-]+"),
+    re.compile(r"(://[^/\s:@]+:)[^@\s/]+(?=@)"),  # https://user:password@host
+    re.compile(r"(?i)([?&](?:access_token|token|api_key|apikey|password|secret)=)[^&\s\"']+"),
 )
 _secrets: set[str] = set()
+_fragments: frozenset[str] = frozenset()
 _secrets_lock = threading.Lock()
 
 
 def redact(secret: str | None) -> None:
-    """Mask `secret` in every log line this process writes from now on."""
-    if secret and len(secret) >= 4:
-        with _secrets_lock:
-            _secrets.add(secret)
+    """Mask `secret`, and any long enough run of its characters, in every log line from now on."""
+    global _fragments
+    if not secret or len(secret) < 4:
+        return
+    with _secrets_lock:
+        if secret in _secrets:
+            return
+        _secrets.add(secret)
+        parts = {secret[i : i + FRAGMENT] for i in range(len(secret) - FRAGMENT + 1)}
+        _fragments = _fragments | parts
 
 
 def scrub(text: str) -> str:
-    """`text` with every known secret and token-shaped value masked."""
-    for secret in _secrets:
+    """`text` with every known secret, every fragment of one, and token-shaped values masked."""
+    for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, MASK)
+    fragments = _fragments
+    if fragments and len(text) >= FRAGMENT:
+        text = _mask_fragments(text, fragments)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)
     return text
+
+
+def _mask_fragments(text: str, fragments: frozenset[str]) -> str:
+    """Mask every stretch of `text` covered by windows of FRAGMENT characters from a secret."""
+    covered_until = -1
+    spans: list[list[int]] = []
+    for start in range(len(text) - FRAGMENT + 1):
+        if text[start : start + FRAGMENT] in fragments:
+            end = start + FRAGMENT
+            if spans and start <= covered_until:
+                spans[-1][1] = end
+            else:
+                spans.append([start, end])
+            covered_until = end
+    if not spans:
+        return text
+    pieces, position = [], 0
+    for start, end in spans:
+        pieces += [text[position:start], MASK]
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Rewrite `record` so that nothing in it holds a secret: message, arguments, exception."""
+    try:
+        message = record.getMessage()
+    except Exception:  # bad arguments: keep what can be shown, without formatting it
+        message = f"{record.msg} {record.args!r}"
+    record.msg, record.args = scrub(message), None
+    if record.exc_info:
+        record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        record.exc_info = None  # no handler may format the raw exception again
+    elif record.exc_text:
+        record.exc_text = scrub(record.exc_text)
+    if record.stack_info:
+        record.stack_info = scrub(record.stack_info)
+    fields = getattr(record, "fields", None)
+    if isinstance(fields, dict):
+        record.fields = {
+            key: scrub(value) if isinstance(value, str) else value for key, value in fields.items()
+        }
+    return record
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts every record that passes (see `redact_record`); attach it to any handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redact_record(record)
+        return True
 
 
 class RedactingFormatter(logging.Formatter):
@@ -62,17 +134,22 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
         return scrub(json.dumps(entry, ensure_ascii=False, default=str))
 
 
 def configure(*, json_lines: bool, level: str = "INFO", path: Path | None = None) -> None:
-    """Send the delivery logs to stderr (or append them to `path`), as JSON lines or text."""
+    """Send the delivery logs to stderr (or append them to `path`), as JSON lines or text;
+    redact every record."""
+    _redact_every_record()
     handler: logging.Handler
     if path is None:
         handler = logging.StreamHandler(sys.stderr)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path, encoding="utf-8")
+    handler.addFilter(RedactingFilter())
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
@@ -84,6 +161,20 @@ def configure(*, json_lines: bool, level: str = "INFO", path: Path | None = None
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+
+
+def _redact_every_record() -> None:
+    """Make every logger's records redacted as they are made (once per process)."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "redacting", False):
+        return
+
+    def make_redacted(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return redact_record(make(*args, **kwargs))
+
+    redacting: Callable[..., logging.LogRecord] = make_redacted
+    redacting.redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacting)
 
 
 def state_change(post_id: str, channel: str, state: str, **fields: Any) -> None:

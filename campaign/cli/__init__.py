@@ -22,6 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     from campaign.cli.parser import build_parser
     from campaign.errors import CampaignError, ConfigurationError, StoreError
+    from campaign.terminal import printable
 
     parser = build_parser()
     arguments = parser.parse_args(argv)
@@ -31,10 +32,10 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         status: int = arguments.handler(arguments)
     except (ConfigurationError, StoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return USAGE
     except CampaignError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc), keep_newlines=True)}", file=sys.stderr)
         return PROBLEMS
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""

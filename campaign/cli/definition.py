@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from campaign.errors import DefinitionError, Problem
+from campaign.terminal import printable
 
 if TYPE_CHECKING:
     from campaign.plan import Plan
@@ -70,6 +71,7 @@ def register(commands: Commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     validate.add_argument("files", nargs="+", metavar="FILE", type=Path, help="campaign YAML")
+    _allow_templates(validate)
     validate.set_defaults(handler=run_validate)
 
     preview = commands.add_parser(
@@ -79,6 +81,7 @@ def register(commands: Commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     preview.add_argument("file", metavar="FILE", type=Path, help="campaign YAML")
+    _allow_templates(preview)
     preview.add_argument(
         "--audience",
         action="append",
@@ -135,15 +138,16 @@ def run_validate(arguments: argparse.Namespace) -> int:
 
     failed = False
     for path in arguments.files:
+        shown = printable(str(path))
         try:
-            plan = load_plan(path)
+            plan = load_plan(path, allowed_template_roots=arguments.allow_templates_in)
         except DefinitionError as exc:
             failed = True
             _print_problems(exc.problems)
-            print(f"{path}: {len(exc.problems)} error(s)", file=sys.stderr)
+            print(f"{shown}: {len(exc.problems)} error(s)", file=sys.stderr)
             continue
         _print_problems(plan.warnings)
-        print(f"{path}: ok, {len(plan.posts)} posts, {len(plan.warnings)} warning(s)")
+        print(f"{shown}: ok, {len(plan.posts)} posts, {len(plan.warnings)} warning(s)")
     return 1 if failed else 0
 
 
@@ -153,7 +157,7 @@ def run_preview(arguments: argparse.Namespace) -> int:
     from campaign.preview import Selection, as_json, as_table, matrix_json, matrix_table, select
 
     try:
-        plan = build_plan(arguments.file)
+        plan = build_plan(arguments.file, allowed_template_roots=arguments.allow_templates_in)
     except DefinitionError as exc:
         _print_problems(exc.problems)
         return 1
@@ -246,6 +250,18 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date YYYY-MM-DD") from None
 
 
+def _allow_templates(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--allow-templates-in",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="let templates come from DIR, outside the campaign's project (repeatable)",
+    )
+
+
 def _print_problems(problems: list[Problem]) -> None:
     for problem in problems:
-        print(problem, file=sys.stderr)
+        # Messages quote file contents and template text: nothing reaches the terminal raw.
+        print(printable(str(problem)), file=sys.stderr)
