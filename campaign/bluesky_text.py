@@ -31,7 +31,7 @@ from urllib.parse import quote, urlsplit
 
 import regex
 
-from campaign.twitter_text import TLDS
+from campaign.counting import tlds
 
 Kind = Literal["link", "tag", "mention"]
 
@@ -51,6 +51,9 @@ _TAG = regex.compile(
 )
 _TRAILING_PUNCTUATION = regex.compile(r"\p{P}+$")
 _MAX_TAG_UNITS = 64
+# The top-level domains a bare domain or a handle may end in (the official client checks the
+# IANA list; twitter-text's, which we carry, is the same list).
+_TLDS = frozenset(tlds.GENERIC) | frozenset(tlds.COUNTRY)
 _SHORT_PATH = 15  # the app shortens a link whose path, query and fragment are longer
 _KEPT_PATH = 13
 # What a WHATWG URL leaves unencoded besides letters, digits and "_.-~" (its percent-encode
@@ -189,4 +192,4 @@ def _known_domain(name: str) -> bool:
     """Whether `name` ends in a top-level domain that exists (the app's test for a handle or
     a bare domain)."""
     head, dot, tld = name.lower().rpartition(".")
-    return bool(head and dot) and tld in TLDS
+    return bool(head and dot) and tld in _TLDS

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import os
-import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from campaign.errors import DefinitionError, Problem, Severity, TemplateError
 from campaign.filters import UtmDefaults
 from campaign.locales import language_of
 from campaign.post import Post, post_id
-from campaign.render import TEMPLATE_SUFFIX, Renderer
+from campaign.render import Renderer
 from campaign.rules import measure
 from campaign.schedule import ScheduleProblem, Slot, slots
 from campaign.source import SourceMap, load_yaml
@@ -421,9 +420,10 @@ class _PlanBuilder:
             return None
         counted = measure(text, route.platform, max_length=route.max_length)
         route.tally[0] += 1
-        errors: tuple[str, ...] = ()
-        if counted.violations:
-            errors = tuple(_fitting_advice(v, route) for v in counted.violations)
+        # The advice names the template to shorten, or the platform's own one to add.
+        template = self._renderer.display(route.template)
+        errors = tuple(violation.message(template) for violation in counted.violations)
+        if errors:
             route.tally[2] += 1
         identity = post_id(
             self.campaign.campaign,
@@ -433,14 +433,14 @@ class _PlanBuilder:
             route.channel,
             slot.scheduled_at,
         )
-        for violation in errors:
+        for error in errors:
             self.report(
                 Problem(
-                    self._renderer.display(route.template),
+                    template,
                     None,
                     f"post {identity} (message '{route.message}', audience '{route.audience}', "
                     f"{route.locale}, channel '{route.channel}', "
-                    f"{slot.local_time:%Y-%m-%d %H:%M %Z}): {violation}",
+                    f"{slot.local_time:%Y-%m-%d %H:%M %Z}): {error}",
                 )
             )
         return Post(
@@ -485,23 +485,3 @@ def _serves(channel: Channel, locale: str) -> bool:
     """A channel limited to some locales takes a post in that locale or in its bare language."""
     assert channel.locales is not None
     return locale in channel.locales or language_of(locale) in channel.locales
-
-
-# rules.measure ends a length violation with this advice; only the plan knows whether the
-# template that produced the text is already the platform-specific one.
-_TEMPLATE_ADVICE = re.compile(r"or add an? (?P<platform>[\w-]+)-specific template$")
-
-
-def _fitting_advice(violation: str, route: _Route) -> str:
-    """The violation, with advice that fits the template the post came from."""
-    match = _TEMPLATE_ADVICE.search(violation)
-    if match is None or match["platform"] != route.platform:
-        return violation
-    filename = route.template.rpartition("/")[2]
-    stem = filename.removesuffix(TEMPLATE_SUFFIX)
-    if route.platform in stem.split(".")[1:]:
-        return (
-            f"{violation[: match.start()].rstrip()} in {filename}, "
-            f"the {route.platform}-specific template it comes from"
-        )
-    return f"{violation} ({stem}.{route.platform}{TEMPLATE_SUFFIX} beside {filename})"

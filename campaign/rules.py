@@ -1,9 +1,11 @@
-"""Each platform's length rule, counted the way that platform counts.
+"""Each platform's length rule, counted the way that platform counts (docs/counting.md).
 
-x         twitter-text v3 weighted length (NFC, links 23, CJK and emoji 2), limit 280
-mastodon  grapheme clusters, http(s) links 23, @user@domain as @user; 500 or max_length
-bluesky   300 grapheme clusters and 3,000 UTF-8 bytes
-telegram  1-4,096 characters (code points, as TDLib checks a bot's text)
+x         twitter-text 3.1.0's weighted length (links 23, emoji 2, CJK 2), 1 to 280
+mastodon  StatusLengthValidator: graphemes (Unicode 15.0), links 23, @user@domain as @user;
+          500 or the channel's max_length
+bluesky   the PDS's lexicon check: 300 graphemes (Unicode 16, or more where versions differ)
+          and 3,000 UTF-8 bytes
+telegram  TDLib: 1 to 4,096 code points after its cleanup of the text
 facebook  63,206 characters
 webhook, outbox   no limit unless the channel sets max_length
 """
@@ -16,8 +18,40 @@ from functools import lru_cache
 
 import regex
 
-from campaign import twitter_text
+from campaign.counting import graphemes, mastodon, telegram, twitter_text
 from campaign.definition import PLATFORMS_WITH_CONFIGURABLE_LIMIT
+from campaign.platforms import PLATFORMS
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One rule a text breaks: what was counted, and what fixes it."""
+
+    problem: str  # e.g. "311/280 weighted characters on X: the links 24.kg ... count 23 each"
+    fix: str  # e.g. "shorten the text"
+    platform: str
+    too_long: bool  # a shorter, platform-specific template is then another fix
+
+    def message(self, template: str | None = None) -> str:
+        """The problem and its fix; `template` (e.g. "launch/ky.j2") makes the fix concrete."""
+        if not self.too_long:
+            return f"{self.problem}; {self.fix}"
+        if template is None:
+            specific = f"{_ARTICLE.get(self.platform, 'a')} {self.platform}-specific template"
+            return f"{self.problem}; {self.fix} or add {specific}"
+        stem = template.removesuffix(".j2")
+        if stem.endswith(f".{self.platform}"):  # already this platform's own template
+            return f"{self.problem}; shorten {template}"
+        own = f"{stem}.{self.platform}.j2"
+        return f"{self.problem}; {self.fix} or add {own} to say it shorter on {self.name}"
+
+    @property
+    def name(self) -> str:
+        """The platform's name as a sentence uses it ("X", "the webhook")."""
+        return _NAMES[self.platform]
+
+    def __str__(self) -> str:
+        return self.message()
 
 
 @dataclass(frozen=True)
@@ -27,79 +61,27 @@ class Measure:
     length: int
     limit: int | None
     unit: str
-    violations: tuple[str, ...]
+    violations: tuple[Violation, ...]
 
 
-_NAMES = {
-    "mastodon": "Mastodon",
-    "bluesky": "Bluesky",
-    "telegram": "Telegram",
-    "facebook": "Facebook",
-    "x": "X",
-    "webhook": "the webhook",
-    "outbox": "the outbox",
-}
+_NAMES = {name: facts.display for name, facts in PLATFORMS.items()}
 # "an x-specific template" is read "an ex-specific"; the other names take "a".
-_ARTICLE = {"x": "an", "outbox": "an"}
+_ARTICLE = {name: facts.article for name, facts in PLATFORMS.items()}
+
+
+def _limit(platform: str) -> int:
+    limit = PLATFORMS[platform].limit
+    assert limit is not None, f"{platform} has a limit"
+    return limit
+
 
 _X_LIMIT = twitter_text.MAX_WEIGHTED_LENGTH
-_MASTODON_LIMIT = 500
-_MASTODON_URL_LENGTH = 23
-_BLUESKY_GRAPHEMES = 300
+_MASTODON_LIMIT = _limit("mastodon")
+_BLUESKY_GRAPHEMES = _limit("bluesky")
 _BLUESKY_BYTES = 3000
-_TELEGRAM_LIMIT = 4096
-_FACEBOOK_LIMIT = 63206
-
-_GRAPHEME = regex.compile(r"\X")
-# Code points that can share a cluster with a neighbour (UAX #29 rules GB3-GB13). Text without
-# any is one cluster per code point, which is cheaper to establish than to segment.
-_JOINER = regex.compile(
-    r"[\r\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=SpacingMark}\p{GCB=Prepend}\p{GCB=RI}"
-    r"\p{GCB=L}\p{GCB=V}\p{GCB=T}\p{GCB=LV}\p{GCB=LVT}]"
-)
-# twitter-text's invalid characters: X refuses a post that contains one, whatever its length.
-_X_INVALID = regex.compile(r"[\uFFFE\uFEFF\uFFFF]")
-
-# Mastodon counts a link as 23 only where its formatter would link it, so this mirrors the
-# server's twitter-text overrides (config/initializers/twitter_regex.rb): the schemes it links, a
-# domain with a TLD, then path and query with its own character rules. Approximations: any
-# alphabetic TLD passes (Mastodon checks the IANA list) and IDN punycode growth is ignored.
-_IRI_CHARS = r"\u00A0-\uD7FF\uE000-\uFDCF\uFDF0-\uFFEF\U00010000-\U0010FFFD"
-_MASTODON_ENTITY = regex.compile(
-    r"""
-    (?P<url>
-      (?<![a-z0-9@＠$#＃\uFFFE\uFEFF\uFFFF])  # twitter-text's valid_url_preceding_chars
-      (?:https?|dat|dweb|ipfs|ipns|ssb|gopher|gemini)://
-      (?:[^\W_](?:[\w-]*[^\W_])?\.)+  # subdomains and domain name
-      (?:[^\W\d_]{2,}|xn--[a-z0-9-]+)(?![^\W_]|@)  # TLD
-      (?::[0-9]+)?
-      (?:/(?:
-          (?&path_char)*(?:(?&parens)(?&path_char)*)*(?&path_end)
-        | (?&path_char)+/
-      )*)?
-      (?:\?[a-z0-9!?*'();:&=+$/%\#\[\]\-_.,~|@^"""
-    + _IRI_CHARS
-    + r"""]*[a-z0-9_&=\#/\-"""
-    + _IRI_CHARS
-    + r"""])?
-    )
-    | (?P<mention>
-      (?<![=/\w])@
-      (?>(?P<user>[a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)(?:@(?P<domain>\w+(?:[.-]+\w+)*))?)
-      # twitter-text's end_mention_match: not followed by @, a Latin accent or ://
-      (?![@＠\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\u0300-\u036F\u1E00-\u1EFF]|://)
-    )
-    (?(DEFINE)
-      (?P<path_char>[^\s<>()?])
-      (?P<path_end>[^\s()?!*"'「」<>;:=,.$%\[\]~&|@]|(?&parens))
-      (?P<parens>\((?:(?&path_char)+|(?&path_char)*\((?&path_char)+\)(?&path_char)*)\))
-    )
-    """,
-    regex.VERBOSE | regex.IGNORECASE,
-)
-# twitter-text's MAX_URL_LENGTH and Mastodon's MAX_DOMAIN_LENGTH: longer ones are not entities.
-_MAX_URL_LENGTH = 4096
-_MAX_DOMAIN_LENGTH = 253
+_TELEGRAM_LIMIT = _limit("telegram")
+_FACEBOOK_LIMIT = _limit("facebook")
+_SHORTEN = "shorten the text"
 
 
 def measure(text: str, platform: str, *, max_length: int | None = None) -> Measure:
@@ -145,104 +127,151 @@ def _piece_by_piece(count: Callable[[str], int]) -> Callable[[str], int]:
     return total
 
 
-def _graphemes(text: str) -> int:
-    """Extended grapheme clusters: what a reader sees as one character (a flag, a family)."""
-    if text.isascii():
-        return len(text) - text.count("\r\n")
-    if not any(map(_joins, set(text))):
-        return len(text)
-    return len(_GRAPHEME.findall(text))
-
-
-@lru_cache(maxsize=4096)
-def _joins(char: str) -> bool:
-    """Whether this code point can join a cluster; cached, as a text repeats its alphabet."""
-    return _JOINER.match(char) is not None
-
-
-def _mastodon_countable(text: str) -> str:
-    """The text Mastodon counts: each linkable URL as 23 x's, each @user@domain as @user."""
-    if ":" not in text and "@" not in text:
-        return text
-    return str(_MASTODON_ENTITY.sub(_mastodon_placeholder, text))
-
-
-def _mastodon_placeholder(match: regex.Match[str]) -> str:
-    whole = str(match[0])
-    if match["url"] is not None:
-        return "x" * _MASTODON_URL_LENGTH if len(whole) <= _MAX_URL_LENGTH else whole
-    domain = match["domain"]
-    if domain is not None and len(domain) > _MAX_DOMAIN_LENGTH:
-        return whole
-    return f"@{match['user']}"
-
-
-def _over(length: int, unit: str, platform: str, limit: int) -> str:
-    return (
-        f"{length:,} {unit}, over {_NAMES[platform]}'s limit of {limit:,}: "
-        f"shorten the text or add {_ARTICLE.get(platform, 'a')} {platform}-specific template"
-    )
-
-
-def _within(length: int, unit: str, platform: str, limit: int | None) -> Measure:
-    violations = (_over(length, unit, platform, limit),) if limit and length > limit else ()
-    return Measure(length, limit, unit, violations)
-
-
 def _mastodon_length(text: str) -> int:
-    return _graphemes(_mastodon_countable(text))
+    return graphemes.count(mastodon.countable(text), "15.0")
+
+
+def _bluesky_length(text: str) -> int:
+    return graphemes.count(text, "16.0")
 
 
 _x_length = _piece_by_piece(twitter_text.weighted_length)
 _mastodon_length_by_piece = _piece_by_piece(_mastodon_length)
-_graphemes_by_piece = _piece_by_piece(_graphemes)
+_bluesky_length_by_piece = _piece_by_piece(_bluesky_length)
+
+
+def _over(length: int, limit: int, unit: str, platform: str, details: str = "") -> Violation:
+    problem = f"{length:,}/{limit:,} {unit} on {_NAMES[platform]}"
+    return Violation(problem + (f": {details}" if details else ""), _SHORTEN, platform, True)
+
+
+def _within(
+    length: int, unit: str, platform: str, limit: int | None, explain: Callable[[], str]
+) -> Measure:
+    if limit is None or length <= limit:
+        return Measure(length, limit, unit, ())
+    return Measure(length, limit, unit, (_over(length, limit, unit, platform, explain()),))
 
 
 def _x(text: str, max_length: int | None) -> Measure:
-    result = _within(_x_length(text), "weighted characters", "x", _X_LIMIT)
-    invalid = sorted({f"U+{ord(char):04X}" for char in _X_INVALID.findall(text)})
-    if not invalid:
+    length = _x_length(text)
+    result = _within(length, "weighted characters", "x", _X_LIMIT, lambda: _explain_x(text))
+    if twitter_text.is_valid(text):
         return result
-    found = f"contains {', '.join(invalid)}, which X refuses in any post: remove it"
-    return Measure(result.length, result.limit, result.unit, (*result.violations, found))
+    if not text:
+        problem = "empty text: X needs at least one character"
+        return _with(result, Violation(problem, "add some text", "x", False))
+    invalid = sorted({f"U+{ord(char):04X}" for char in twitter_text.INVALID.findall(text)})
+    problem = f"contains {', '.join(invalid)}, which X refuses in any post"
+    return _with(result, Violation(problem, "remove it", "x", False))
+
+
+def _with(result: Measure, violation: Violation) -> Measure:
+    return Measure(result.length, result.limit, result.unit, (*result.violations, violation))
+
+
+_CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Bopomofo}\uFF00-\uFFEF]")
+
+
+def _explain_x(text: str) -> str:
+    """What weighs more than one in `text` on X, for a reader to see where the count comes from."""
+    weighed = twitter_text.weigh(twitter_text.normalize(text))
+    parts = []
+    if weighed.urls:
+        parts.append(
+            f"{_the_links(weighed.urls)} {_count(len(weighed.urls), twitter_text.URL_WEIGHT)}"
+        )
+    if weighed.emoji:
+        parts.append(
+            f"{_several(len(weighed.emoji), 'emoji', 'emoji')} {_count(len(weighed.emoji))}"
+        )
+    cjk = [char for char in weighed.heavy if _CJK.match(char)]
+    if cjk:
+        parts.append(f"{_several(len(cjk), 'CJK character')} {_count(len(cjk))}")
+    others = [char for char in weighed.heavy if not _CJK.match(char)]
+    if others:
+        shown = " ".join(dict.fromkeys(others[:50]))
+        parts.append(f"{_several(len(others), 'other character')} ({shown}) {_count(len(others))}")
+    return "; ".join(parts)
+
+
+def _count(how_many: int, weight: int = 2) -> str:
+    return f"counts {weight}" if how_many == 1 else f"count {weight} each"
+
+
+def _the_links(urls: tuple[str, ...]) -> str:
+    names = sorted(dict.fromkeys(urls))
+    if len(names) > 4:
+        return f"{len(urls)} links ({', '.join(names[:3])}, ...)"
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"the link {listed}" if len(urls) == 1 else f"the links {listed}"
+
+
+def _several(count: int, singular: str, plural: str | None = None) -> str:
+    return f"1 {singular}" if count == 1 else f"{count:,} {plural or singular + 's'}"
 
 
 def _mastodon(text: str, max_length: int | None) -> Measure:
+    # Mastodon strips the text (Ruby's String#strip: ASCII whitespace and NUL) and counts a
+    # blank one as empty, which it refuses without media.
+    text = text.strip(" \t\n\v\f\r\0")
     limit = max_length or _MASTODON_LIMIT
-    return _within(_mastodon_length_by_piece(text), "graphemes", "mastodon", limit)
+    length = _mastodon_length_by_piece(text)
+    result = _within(length, "graphemes", "mastodon", limit, lambda: _explain_mastodon(text))
+    if text and not text.isspace():
+        return result
+    problem = "empty text: Mastodon needs some text in a post without media"
+    return _with(result, Violation(problem, "add some text", "mastodon", False))
+
+
+def _explain_mastodon(text: str) -> str:
+    countable = mastodon.countable(text)
+    if countable == text:
+        return ""
+    return (
+        f"each link counts {mastodon.URL_LENGTH} and each @user@domain as @user; "
+        f"{len(text):,} characters as written"
+    )
 
 
 def _bluesky(text: str, max_length: int | None) -> Measure:
-    result = _within(_graphemes_by_piece(text), "graphemes", "bluesky", _BLUESKY_GRAPHEMES)
+    length = _bluesky_length_by_piece(text)
+    result = _within(length, "graphemes", "bluesky", _BLUESKY_GRAPHEMES, lambda: _explain_bs(text))
     size = len(text.encode())
     if size <= _BLUESKY_BYTES:
         return result
     # Emoji and non-Latin scripts take 2-4 bytes per code point, so this can bind first.
-    too_big = (
-        f"{size:,} UTF-8 bytes, over Bluesky's limit of {_BLUESKY_BYTES:,} bytes: shorten the "
-        "text (emoji and non-Latin letters take several bytes each) or add a bluesky-specific "
-        "template"
+    detail = "emoji and non-Latin letters take several bytes each"
+    return _with(result, _over(size, _BLUESKY_BYTES, "UTF-8 bytes", "bluesky", detail))
+
+
+def _explain_bs(text: str) -> str:
+    newer = graphemes.count_newest(text)
+    if newer == _bluesky_length(text):
+        return ""
+    return (
+        "Bluesky's server (Unicode 16) cuts some conjuncts in two, e.g. Khmer ក្ក, "
+        f"that newer Unicode keeps whole ({newer:,} graphemes by that count)"
     )
-    return Measure(result.length, result.limit, result.unit, (*result.violations, too_big))
 
 
 def _telegram(text: str, max_length: int | None) -> Measure:
-    # TDLib (behind the Bot API) counts code points, not UTF-16 units; it trims whitespace and
-    # refuses a text that is then empty ("message text is empty").
-    result = _within(len(text), "characters", "telegram", _TELEGRAM_LIMIT)
-    if text.strip():
+    cleaned = telegram.cleaned(text)
+    length = len(cleaned)
+    result = _within(length, "characters", "telegram", _TELEGRAM_LIMIT, lambda: "")
+    if not telegram.is_empty(cleaned):
         return result
-    empty = "empty text: Telegram needs 1 to 4,096 characters besides whitespace; add some text"
-    return Measure(result.length, result.limit, result.unit, (empty,))
+    problem = "empty text: Telegram needs 1 to 4,096 characters besides spaces and invisible ones"
+    return _with(result, Violation(problem, "add some text", "telegram", False))
 
 
 def _facebook(text: str, max_length: int | None) -> Measure:
-    return _within(len(text), "characters", "facebook", _FACEBOOK_LIMIT)
+    return _within(len(text), "characters", "facebook", _FACEBOOK_LIMIT, lambda: "")
 
 
 def _unlimited(platform: str) -> Callable[[str, int | None], Measure]:
     def rule(text: str, max_length: int | None) -> Measure:
-        return _within(len(text), "characters", platform, max_length)
+        return _within(len(text), "characters", platform, max_length, lambda: "")
 
     return rule
 

@@ -8,4 +8,6 @@ pytest_plugins: list[str] = [
     "tests.fixtures.stores",
     "tests.fixtures.celery",
     "tests.fixtures.chromium",
+    "tests.fixtures.references",
+    "tests.fixtures.bluesky_pds",
 ]

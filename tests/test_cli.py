@@ -117,7 +117,7 @@ def test_preview_shows_posts_over_their_limit_marked_and_exits_1() -> None:
     marked = [line for line in result.stdout.splitlines() if re.search(r"/500 +✗ ", line)]
     assert len(marked) == 6
     assert "6 would be refused (✗)" in result.stdout.splitlines()[0]
-    assert "      ✗ 659 graphemes, over Mastodon's limit of 500" in result.stdout
+    assert "      ✗ 659/500 graphemes on Mastodon; shorten the text or add" in result.stdout
     assert "migrants-kg" in result.stdout  # the posts that fit are there too
     assert "6 error(s)" in result.stderr
     assert "refuses it until they are fixed" in result.stderr

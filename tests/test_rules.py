@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -10,10 +9,13 @@ from typing import Any
 import pytest
 import yaml
 
-from campaign import rules, twitter_text
-from campaign.rules import Measure, measure
+from campaign import rules
+from campaign.counting import twitter_text
+from campaign.rules import Measure, Violation, measure
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFORMANCE = (
+    Path(__file__).resolve().parent / "data" / "twitter-text" / "twitter-text-validate.yml"
+)
 PLATFORMS = ("mastodon", "bluesky", "telegram", "facebook", "x", "webhook", "outbox")
 
 SKIN_TONE = "👍🏽"  # thumbs up + medium skin tone: 2 code points, 8 UTF-8 bytes
@@ -22,37 +24,15 @@ FLAG = "🇰🇬"  # two regional indicators
 DECOMPOSED_E = "e\u0301"  # 'é' as e + combining acute
 
 
-def conformance_file() -> Path:
-    """twitter-text's validate.yml: from CAMPAIGN_CONFORMANCE_DIR, else ../shared/conformance."""
-    configured = os.environ.get("CAMPAIGN_CONFORMANCE_DIR")
-    folder = Path(configured) if configured else REPO_ROOT.parent / "shared" / "conformance"
-    return folder / "twitter-text-validate.yml"
-
-
 def conformance_cases(*groups: str) -> list[Any]:
-    """The cases of these groups as parameters; without the data, one case that fails."""
-    path = conformance_file()
-    if not path.is_file():
-        return [pytest.param(None, id="conformance-data-missing")]
-    with path.open(encoding="utf-8") as stream:
+    """The cases of these groups of twitter-text's conformance file, as parameters."""
+    with CONFORMANCE.open(encoding="utf-8") as stream:
         tests = yaml.safe_load(stream)["tests"]
     return [
         pytest.param(case, id=f"{group}: {case['description']}")
         for group in groups
         for case in tests[group]
     ]
-
-
-def require(case: dict[str, Any] | None) -> dict[str, Any]:
-    """The case, or a failure that says where the conformance data was expected."""
-    if case is None:
-        pytest.fail(
-            f"twitter-text conformance data not found at {conformance_file()}: "
-            "set CAMPAIGN_CONFORMANCE_DIR to the folder holding twitter-text-validate.yml "
-            "(every developer and CI machine has it in ../shared/conformance)",
-            pytrace=False,
-        )
-    return case
 
 
 # X counts with the v3 configuration: the discounted-emoji group is v3, and so is the group on
@@ -64,9 +44,7 @@ def require(case: dict[str, Any] | None) -> dict[str, Any]:
         "WeightedTweetsWithDiscountedEmojiCounterTest", "UnicodeDirectionalMarkerCounterTest"
     ),
 )
-def test_x_counts_every_v3_conformance_case_like_twitter_text(case: dict[str, Any] | None) -> None:
-    case = require(case)
-
+def test_x_counts_every_v3_conformance_case_like_twitter_text(case: dict[str, Any]) -> None:
     result = measure(case["text"], "x")
 
     assert result.length == case["expected"]["weightedLength"]
@@ -74,17 +52,15 @@ def test_x_counts_every_v3_conformance_case_like_twitter_text(case: dict[str, An
 
 
 @pytest.mark.parametrize("case", conformance_cases("urls_without_protocol"))
-def test_x_counts_a_url_without_protocol_as_23(case: dict[str, Any] | None) -> None:
-    text = require(case)["text"]
+def test_x_counts_a_url_without_protocol_as_23(case: dict[str, Any]) -> None:
+    text = case["text"]
 
     assert measure(text, "x").length == 23
 
 
 @pytest.mark.parametrize("case", conformance_cases("urls_without_protocol"))
-def test_mastodon_counts_a_url_without_protocol_as_plain_text(
-    case: dict[str, Any] | None,
-) -> None:
-    text = require(case)["text"]
+def test_mastodon_counts_a_url_without_protocol_as_plain_text(case: dict[str, Any]) -> None:
+    text = case["text"]
 
     assert measure(text, "mastodon").length == len(text)
 
@@ -103,7 +79,7 @@ HARD_TEXTS = [
     pytest.param(
         "故人西辞黄鹤楼 " + FAMILY * 3 + SKIN_TONE + FLAG, 7 * 2 + 1 + 5 * 2, id="cjk-emoji"
     ),
-    pytest.param("line one\r\nline two\rline three", 8 + 1 + 8 + 1 + 10, id="line-ends"),
+    pytest.param("line one\r\nline two\rline three", 8 + 2 + 8 + 1 + 10, id="line-ends"),
     pytest.param(
         "Details: iom.int, t.co and www.example.com/path?q=1.",
         9 + 23 + 2 + 23 + 5 + 23 + 1,
@@ -117,28 +93,34 @@ def test_x_counts_hard_texts_by_the_v3_rules(text: str, length: int) -> None:
     assert measure(text, "x").length == length
 
 
-# text, then its length on x, mastodon, bluesky, and in code points (telegram, facebook, webhook).
+# text, then its length on x, mastodon, bluesky, telegram, and in code points (facebook,
+# webhook, outbox).
 COUNTS = [
-    pytest.param(SKIN_TONE, 2, 1, 1, 2, id="skin-tone emoji"),
-    pytest.param(FAMILY, 2, 1, 1, 7, id="ZWJ family"),
-    pytest.param(FLAG, 2, 1, 1, 2, id="flag"),
-    pytest.param("故人西辞黄鹤楼", 14, 7, 7, 7, id="CJK"),
-    pytest.param(DECOMPOSED_E, 1, 1, 1, 2, id="decomposed é"),
+    pytest.param(SKIN_TONE, 2, 1, 1, 2, 2, id="skin-tone emoji"),
+    pytest.param(FAMILY, 2, 1, 1, 7, 7, id="ZWJ family"),
+    pytest.param(FLAG, 2, 1, 1, 2, 2, id="flag"),
+    pytest.param("故人西辞黄鹤楼", 14, 7, 7, 7, 7, id="CJK"),
+    pytest.param(DECOMPOSED_E, 1, 1, 1, 2, 2, id="decomposed é"),
     # Cyrillic (U+0400-U+04FF) lies inside v3's first weight-1 range, 0-4351: it weighs 1 on X.
-    pytest.param("Кыргызстан", 10, 10, 10, 10, id="Kyrgyz"),
-    pytest.param("ӨҮҢ", 3, 3, 3, 3, id="Kyrgyz letters"),
-    pytest.param("\u1100\u1161\u11a8 한국", 7, 4, 4, 6, id="Hangul jamo and syllables"),
-    pytest.param("one\r\ntwo", 7, 7, 7, 8, id="CR LF"),
-    pytest.param(SEVERAL_URLS, 5 + 23 + 5 + 23, 5 + 23 + 5 + 23, 87, 87, id="several URLs"),
-    pytest.param("Details: iom.int", 9 + 23, 16, 16, 16, id="URL without scheme"),
-    pytest.param("Ask @aigul@mastodon.social", 26, len("Ask @aigul"), 26, 26, id="remote mention"),
-    pytest.param(MIXED, 53, 51, 50, 57, id="mixed"),
+    pytest.param("Кыргызстан", 10, 10, 10, 10, 10, id="Kyrgyz"),
+    pytest.param("ӨҮҢ", 3, 3, 3, 3, 3, id="Kyrgyz letters"),
+    pytest.param("\u1100\u1161\u11a8 한국", 7, 4, 4, 6, 6, id="Hangul jamo and syllables"),
+    # X counts CR LF as two characters, graphemes as one, TDLib drops the CR.
+    pytest.param("one\r\ntwo", 8, 7, 7, 7, 8, id="CR LF"),
+    pytest.param(SEVERAL_URLS, 5 + 23 + 5 + 23, 5 + 23 + 5 + 23, 87, 87, 87, id="several URLs"),
+    pytest.param("Details: iom.int", 9 + 23, 16, 16, 16, 16, id="URL without scheme"),
+    pytest.param("Ask @aigul@mastodon.social", 26, len("Ask @aigul"), 26, 26, 26, id="mention"),
+    # Devanagari क्ष: one grapheme since Unicode 15.1 (Bluesky), two in Ruby's 15.0 (Mastodon).
+    pytest.param("क्ष", 3, 2, 1, 3, 3, id="Indic conjunct"),
+    # Khmer ក្ក: two graphemes up to Unicode 16 (Bluesky, Mastodon), one since Unicode 17.
+    pytest.param("ក្ក", 6, 2, 2, 3, 3, id="Khmer conjunct"),
+    pytest.param(MIXED, 53, 51, 50, 57, 57, id="mixed"),
 ]
 
 
-@pytest.mark.parametrize(("text", "x", "mastodon", "bluesky", "code_points"), COUNTS)
+@pytest.mark.parametrize(("text", "x", "mastodon", "bluesky", "telegram", "code_points"), COUNTS)
 def test_each_platform_counts_hard_text_its_own_way(
-    text: str, x: int, mastodon: int, bluesky: int, code_points: int
+    text: str, x: int, mastodon: int, bluesky: int, telegram: int, code_points: int
 ) -> None:
     lengths = {platform: measure(text, platform).length for platform in PLATFORMS}
 
@@ -146,7 +128,7 @@ def test_each_platform_counts_hard_text_its_own_way(
         "x": x,
         "mastodon": mastodon,
         "bluesky": bluesky,
-        "telegram": code_points,
+        "telegram": telegram,
         "facebook": code_points,
         "webhook": code_points,
         "outbox": code_points,
@@ -194,23 +176,53 @@ def test_x_names_the_count_the_limit_and_the_fix() -> None:
         length=312,
         limit=280,
         unit="weighted characters",
-        violations=(
-            "312 weighted characters, over X's limit of 280: "
-            "shorten the text or add an x-specific template",
-        ),
+        violations=(Violation("312/280 weighted characters on X", "shorten the text", "x", True),),
     )
+    assert str(result.violations[0]) == (
+        "312/280 weighted characters on X; shorten the text or add an x-specific template"
+    )
+
+
+def test_x_explains_an_over_limit_post_by_what_it_counted() -> None:
+    # Given a Kyrgyz post naming two bare .kg domains, which X counts as links of 23
+    text = "Кыргызстандан чыгуудан мурун " * 8 + "Эми окуңуз migrant.kg жана 24.kg сайттарын 🇰🇬 …"
+
+    (violation,) = measure(text, "x").violations
+
+    assert violation.problem == (
+        "311/280 weighted characters on X: the links 24.kg and migrant.kg count 23 each; "
+        "1 emoji counts 2; 1 other character (…) counts 2"
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "advice"),
+    [
+        (None, "shorten the text or add an x-specific template"),
+        ("launch/ky.j2", "shorten the text or add launch/ky.x.j2 to say it shorter on X"),
+        ("launch/kosovo.sq.j2", "shorten the text or add launch/kosovo.sq.x.j2 to say it"),
+        ("launch/ky.x.j2", "shorten launch/ky.x.j2"),
+    ],
+)
+def test_the_advice_fits_the_template_the_post_comes_from(
+    template: str | None, advice: str
+) -> None:
+    (violation,) = measure("故" * 141, "x").violations
+
+    assert violation.message(template).startswith("282/280 weighted characters on X: ")
+    assert f"; {advice}" in violation.message(template)
 
 
 @pytest.mark.parametrize(
     ("platform", "max_length", "text", "expected"),
     [
-        ("mastodon", None, "a" * 512, "512 graphemes, over Mastodon's limit of 500"),
-        ("mastodon", 1000, "a" * 1001, "1,001 graphemes, over Mastodon's limit of 1,000"),
-        ("bluesky", None, "a" * 301, "301 graphemes, over Bluesky's limit of 300"),
-        ("telegram", None, "a" * 5000, "5,000 characters, over Telegram's limit of 4,096"),
-        ("facebook", None, "a" * 70000, "70,000 characters, over Facebook's limit of 63,206"),
-        ("webhook", 100, "a" * 101, "101 characters, over the webhook's limit of 100"),
-        ("outbox", 100, "a" * 101, "101 characters, over the outbox's limit of 100"),
+        ("mastodon", None, "a" * 512, "512/500 graphemes on Mastodon"),
+        ("mastodon", 1000, "a" * 1001, "1,001/1,000 graphemes on Mastodon"),
+        ("bluesky", None, "a" * 301, "301/300 graphemes on Bluesky"),
+        ("telegram", None, "a" * 5000, "5,000/4,096 characters on Telegram"),
+        ("facebook", None, "a" * 70000, "70,000/63,206 characters on Facebook"),
+        ("webhook", 100, "a" * 101, "101/100 characters on the webhook"),
+        ("outbox", 100, "a" * 101, "101/100 characters on the outbox"),
     ],
 )
 def test_an_over_limit_message_names_platform_count_and_limit(
@@ -218,8 +230,8 @@ def test_an_over_limit_message_names_platform_count_and_limit(
 ) -> None:
     (violation,) = measure(text, platform, max_length=max_length).violations
 
-    assert violation.startswith(f"{expected}: shorten the text or add a")
-    assert f"{platform}-specific template" in violation
+    assert str(violation).startswith(f"{expected}; shorten the text or add a")
+    assert f"{platform}-specific template" in str(violation)
 
 
 def test_mastodon_counts_a_linkable_url_as_23() -> None:
@@ -296,31 +308,57 @@ def test_bluesky_refuses_3001_bytes_even_within_300_graphemes() -> None:
     result = measure(text, "bluesky")
 
     assert result.length == 121
-    assert result.violations == (
-        "3,001 UTF-8 bytes, over Bluesky's limit of 3,000 bytes: shorten the text (emoji and "
-        "non-Latin letters take several bytes each) or add a bluesky-specific template",
-    )
+    assert [str(violation) for violation in result.violations] == [
+        "3,001/3,000 UTF-8 bytes on Bluesky: emoji and non-Latin letters take several bytes "
+        "each; shorten the text or add a bluesky-specific template"
+    ]
 
 
 def test_bluesky_reports_graphemes_and_bytes_separately_when_both_overrun() -> None:
     result = measure("Кы" * 1501, "bluesky")
 
-    graphemes, size = result.violations
-    assert graphemes.startswith("3,002 graphemes, over Bluesky's limit of 300")
-    assert size.startswith("6,004 UTF-8 bytes, over Bluesky's limit of 3,000 bytes")
+    graphemes, size = map(str, result.violations)
+    assert graphemes.startswith("3,002/300 graphemes on Bluesky")
+    assert size.startswith("6,004/3,000 UTF-8 bytes on Bluesky")
 
 
-@pytest.mark.parametrize("text", ["", " ", "\n\t "], ids=["empty", "space", "whitespace"])
-def test_telegram_refuses_a_text_with_nothing_but_whitespace(text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    ["", " ", "\n\t ", "\r\n", "\u200b", "\ufeff\u2800", "\u00a0\u3000", "\u2028\u200d"],
+    ids=["empty", "space", "whitespace", "CR LF", "ZWSP", "BOM+braille", "NBSP+ideo", "LS+ZWJ"],
+)
+def test_telegram_refuses_a_text_with_nothing_visible(text: str) -> None:
+    # TDLib trims spaces and line breaks, and counts zero-width and blank characters as empty
     (violation,) = measure(text, "telegram").violations
 
-    assert violation.startswith("empty text: Telegram needs 1 to 4,096 characters")
+    assert str(violation).startswith("empty text: Telegram needs 1 to 4,096 characters")
 
 
-def test_x_refuses_the_characters_twitter_text_calls_invalid() -> None:
-    result = measure("Hello\ufeff world", "x")
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        ("line\r\nbreak", 10),  # TDLib removes every CR
+        ("a\u2028b\u2029c\u202ad\u202ee", 5),  # and U+2028-U+202E
+        ("a\tb\x0bc", 5),  # a tab and other controls become spaces
+        ("  \n text \n ", 4),  # spaces and line breaks are trimmed
+        ("A\u030a\u0333\u033f", 1),  # combining vertical lines and the ring above go too
+        ("\u200btext", 5),  # a zero-width space stays, and counts, beside visible text
+    ],
+)
+def test_telegram_counts_code_points_after_tdlib_cleans_the_text(text: str, length: int) -> None:
+    assert measure(text, "telegram").length == length
 
-    assert result.violations == ("contains U+FEFF, which X refuses in any post: remove it",)
+
+def test_x_refuses_an_empty_text() -> None:
+    (violation,) = measure("", "x").violations
+
+    assert str(violation) == "empty text: X needs at least one character; add some text"
+
+
+def test_mastodon_refuses_a_blank_text() -> None:
+    (violation,) = measure(" \n ", "mastodon").violations
+
+    assert str(violation).startswith("empty text: Mastodon needs some text")
 
 
 @pytest.mark.parametrize("platform", ["webhook", "outbox"])
@@ -409,4 +447,14 @@ def test_counting_piece_by_piece_equals_counting_the_whole_text(seed: int) -> No
         text = "".join(chooser.choice(PIECES) for _ in range(chooser.randint(0, 30)))
         assert rules._x_length(text) == twitter_text.weighted_length(text), repr(text)
         assert rules._mastodon_length_by_piece(text) == rules._mastodon_length(text), repr(text)
-        assert rules._graphemes_by_piece(text) == rules._graphemes(text), repr(text)
+        assert rules._bluesky_length_by_piece(text) == rules._bluesky_length(text), repr(text)
+
+
+def test_bluesky_explains_a_count_that_newer_unicode_would_make_smaller() -> None:
+    # Given 151 Khmer conjuncts: 302 graphemes for the PDS (Unicode 16), 151 for Unicode 17
+    (violation,) = measure("ក្ក" * 151, "bluesky").violations
+
+    assert violation.problem == (
+        "302/300 graphemes on Bluesky: Bluesky's server (Unicode 16) cuts some conjuncts in "
+        "two, e.g. Khmer ក្ក, that newer Unicode keeps whole (151 graphemes by that count)"
+    )

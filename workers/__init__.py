@@ -1,16 +1,20 @@
-"""Delivery: the Redis store, the scheduler and the Celery workers that publish posts.
+"""Delivery: the store, the scheduler and the publishers, in one process or on Celery workers.
 
-settings.py     Settings (CAMPAIGN_* variables, .env)
-store.py        schedule + ledger in Redis; every transition a Lua script (*.lua)
-ledger.py       post states and the records the store hands back
+settings.py     Settings (CAMPAIGN_* variables, .env found upwards), built once
+store/          the Store interface (__init__), its records, and two backends:
+                sqlite.py (embedded, the default) and redis.py with lua/*.lua
+transitions.py  the state machine of a post, as pure functions both backends follow
 diff.py         plan vs store, applied all or nothing
-scheduler.py    hands due posts to the queue
+scheduler.py    hands due posts to a queue (Celery's, or run.py's in-process one)
+run.py          `campaign run`: the scheduler and a pool of publishers in one process
 app.py          create_app(settings) -> Celery; celery.py is `celery -A workers`
 tasks.py        the thin publish task
-publish.py      claim, rate-limit, publish, record
-ratelimit.py    token buckets per channel account
+publish.py      claim, publish, record; reconcile an unknown post with its platform
+secrets.py      a channel's secrets from the environment, checked before any request
+ratelimit.py    the rate-limit bucket of each channel account
+channels.py     `campaign channels check`: can each channel post?
 middleware.py   before_publish / after_publish hooks
 status.py       what `campaign status` shows
-logging.py      one line per state change, JSON optional, secrets masked
-platforms/      one client per platform
+logging.py      one line per state change, JSON optional, every record redacted
+platforms/      the client seam (base, auth, http) and one client per platform
 """

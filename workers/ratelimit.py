@@ -11,17 +11,14 @@ from __future__ import annotations
 import hashlib
 
 from campaign.definition import Channel, RateLimit
+from campaign.platforms import PLATFORMS
 from workers.store import ChannelRoute
 
-# requests per seconds, per account
+# requests per seconds, per account: each platform's documented limit (campaign.platforms)
 DEFAULTS: dict[str, RateLimit] = {
-    "mastodon": RateLimit(requests=300, per_seconds=300),
-    # 5,000 write points per hour, 3 points per created record.
-    "bluesky": RateLimit(requests=1666, per_seconds=3600),
-    # About 20 messages per minute to one group or channel.
-    "telegram": RateLimit(requests=20, per_seconds=60),
-    "facebook": RateLimit(requests=200, per_seconds=3600),
-    "x": RateLimit(requests=100, per_seconds=900),
+    name: RateLimit(requests=facts.rate_limit.requests, per_seconds=facts.rate_limit.per_seconds)
+    for name, facts in PLATFORMS.items()
+    if facts.rate_limit is not None
 }
 
 
