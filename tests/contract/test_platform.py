@@ -45,6 +45,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.fakes.webhook import FakeWebhook
 from tests.fakes.x import DEFAULT_CLIENT_ID as X_CLIENT_ID
 from tests.fakes.x import FakeX
+from tests.fixtures.leaks import exception_chain
 from workers import diff
 from workers.platforms.base import (
     ClientContext,
@@ -604,19 +605,6 @@ def test_eight_workers_meeting_an_expired_token_renew_it_once(expiring: Pair) ->
 FAULTS = ["success", "wrong secret", "echoing 4xx", "echoing 5xx", "slow down", "dropped", "held"]
 
 
-def _chain(error: BaseException) -> list[BaseException]:
-    """The error, its causes and contexts, and theirs."""
-    found: list[BaseException] = []
-    pending: list[BaseException | None] = [error]
-    while pending:
-        current = pending.pop()
-        if current is None or any(current is seen for seen in found):
-            continue
-        found.append(current)
-        pending.extend([current.__cause__, current.__context__])
-    return found
-
-
 @pytest.mark.parametrize("fault", [*FAULTS, "refused"])
 def test_the_secret_never_appears_in_errors_reprs_or_any_log(
     networked: Pair, fault: str, refused_url: str, caplog: pytest.LogCaptureFixture
@@ -653,7 +641,7 @@ def test_the_secret_never_appears_in_errors_reprs_or_any_log(
 
     # Then no message, repr, cause or context, and no log line of any logger shows the secret
     assert (error is None) == (fault == "success")
-    for link in _chain(error) if error is not None else []:
+    for link in exception_chain(error) if error is not None else []:
         assert secret not in str(link)
         assert secret not in repr(link)
         assert secret not in repr(link.args)
