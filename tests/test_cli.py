@@ -206,3 +206,18 @@ def test_matrix_of_a_complete_campaign_exits_0() -> None:
     assert "✗" not in table
     assert "→" not in table
     assert "✓" in table
+
+
+def test_validate_reports_in_json_for_scripts() -> None:
+    result = campaign(
+        "validate", "config/demo.yaml", "tests/campaigns/bad/undefined-audience.yaml",
+        "--format", "json",
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    demo, bad = json.loads(result.stdout)
+    assert (demo["ok"], demo["posts"]) == (True, 6)
+    assert bad["ok"] is False
+    assert {"file": "tests/campaigns/bad/undefined-audience.yaml", "line": 35} in [
+        {"file": p["file"], "line": p["line"]} for p in bad["problems"]
+    ]

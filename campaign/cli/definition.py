@@ -72,6 +72,12 @@ def register(commands: Commands) -> None:
     )
     validate.add_argument("files", nargs="+", metavar="FILE", type=Path, help="campaign YAML")
     _allow_templates(validate)
+    validate.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="table (default: problems as FILE:LINE lines) or json",
+    )
     validate.set_defaults(handler=run_validate)
 
     preview = commands.add_parser(
@@ -137,18 +143,35 @@ def run_validate(arguments: argparse.Namespace) -> int:
     from campaign.plan import load_plan
 
     failed = False
+    report: list[dict[str, object]] = []
     for path in arguments.files:
         shown = printable(str(path))
         try:
             plan = load_plan(path, allowed_template_roots=arguments.allow_templates_in)
         except DefinitionError as exc:
             failed = True
-            _print_problems(exc.problems)
-            print(f"{shown}: {len(exc.problems)} error(s)", file=sys.stderr)
+            report.append({"file": str(path), "ok": False, "problems": _json(exc.problems)})
+            if arguments.format == "table":
+                _print_problems(exc.problems)
+                print(f"{shown}: {len(exc.problems)} error(s)", file=sys.stderr)
             continue
-        _print_problems(plan.warnings)
-        print(f"{shown}: ok, {len(plan.posts)} posts, {len(plan.warnings)} warning(s)")
+        report.append(
+            {"file": str(path), "ok": True, "posts": len(plan.posts),
+             "problems": _json(plan.warnings)}
+        )  # fmt: skip
+        if arguments.format == "table":
+            _print_problems(plan.warnings)
+            print(f"{shown}: ok, {len(plan.posts)} posts, {len(plan.warnings)} warning(s)")
+    if arguments.format == "json":
+        print(json.dumps(report, ensure_ascii=False, indent=2))
     return 1 if failed else 0
+
+
+def _json(problems: list[Problem]) -> list[dict[str, object]]:
+    return [
+        {"file": p.file, "line": p.line, "severity": str(p.severity), "message": p.message}
+        for p in problems
+    ]
 
 
 def run_preview(arguments: argparse.Namespace) -> int:
