@@ -2,6 +2,8 @@
 
 pytest_plugins: list[str] = [
     "tests.fixtures.platforms",
+    "tests.fixtures.bluesky",
+    "tests.fixtures.x",
     "tests.fixtures.redis",
     "tests.fixtures.stores",
     "tests.fixtures.celery",

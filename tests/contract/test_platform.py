@@ -7,8 +7,9 @@ is adding its `Pair` to `PAIRS`; a case that cannot apply (an outbox has no netw
 receiver no length limit) is left out of that pair's parameters, never skipped.
 
 Cases: success; wrong credentials; an over-limit text; 429 in the platform's own words; 5xx;
-connection refused; the answer lost after the post was created; the secret never anywhere
-(error text, chain, repr, every logger at DEBUG); through the publisher and a real store,
+connection refused; the answer lost after the post was created; tokens that expire, renewed once
+by eight workers at once; the secret never anywhere (error text, chain, repr, every logger at
+DEBUG); through the publisher and a real store,
 publishing twice and eight workers at once make one post, and a lost answer is resent only where
 the platform makes that safe.
 """
@@ -37,10 +38,14 @@ from campaign.errors import (
 )
 from campaign.post import Post, post_id
 from tests.fakes import FakeServer
+from tests.fakes.bluesky import FakeBluesky
 from tests.fakes.facebook import FakeFacebook
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.webhook import FakeWebhook
+from tests.fakes.x import DEFAULT_CLIENT_ID as X_CLIENT_ID
+from tests.fakes.x import FakeX
+from tests.fixtures.leaks import exception_chain
 from workers import diff
 from workers.platforms.base import (
     ClientContext,
@@ -108,6 +113,18 @@ class Pair(ABC):
     def error_body(self, status: int, text: str) -> Any:
         """An error answer in the platform's own shape, saying `text`."""
         return {"error": text}
+
+    def expire(self) -> None:
+        """Make every access token handed out so far expire now (platforms whose tokens do)."""
+        raise NotImplementedError(f"{self.platform}'s tokens do not expire")
+
+    def renewals(self) -> int:
+        """How many times the platform renewed a token (refresh calls that succeeded)."""
+        raise NotImplementedError(f"{self.platform}'s tokens do not expire")
+
+    def environment(self) -> dict[str, str]:
+        """Every variable the channel names, as a worker's environment holds them."""
+        return {self.variable: self.secret} if self.secret is not None else {}
 
     def client(self, secret: str | None = None, url: str | None = None) -> PlatformClient:
         channel = Channel.model_validate(self.channel(url))
@@ -235,7 +252,115 @@ class FacebookPair(Pair):
         return {"error": {"message": text, "type": "OAuthException", "code": 100}}
 
 
-PAIRS: list[type[Pair]] = [MastodonPair, WebhookPair, OutboxPair, TelegramPair, FacebookPair]
+class BlueskyPair(Pair):
+    """A fake PDS (faults on demand; the real one is in test_platform_bluesky_pds.py). The
+    worker has a session in the store already, so the request a fault meets is the post."""
+
+    platform = "bluesky"
+    secret = "s3cr-etbl-uesk-y0pw"  # an app password
+    wrong_secret = "revo-kedp-assw-ord0"
+    over_limit = "я" * 301
+
+    def start(self) -> None:
+        self.server = self.bluesky = FakeBluesky(accounts=[("campaign.test", self.secret)]).start()
+        self.store = NoCredentialStore()
+        with self.client() as client:
+            client.check()
+
+    def channel(self, url: str | None = None) -> dict[str, Any]:
+        return {
+            "platform": "bluesky",
+            "api_url": url or self.url,
+            "account": "campaign.test",
+            "credentials": self.variable,
+        }
+
+    def client(self, secret: str | None = None, url: str | None = None) -> PlatformClient:
+        channel = Channel.model_validate(self.channel(url))
+        password = secret if secret is not None else self.secret
+        return client_for(ClientContext(channel, {"password": password}, self.store, QUICK))
+
+    def published(self) -> list[str]:
+        return [record.value["text"] for record in self.bluesky.records]
+
+    def slow_down(self) -> tuple[datetime, timedelta]:
+        reset = self.bluesky.storm(requests=1, reset_in=30)
+        return datetime.fromtimestamp(reset, UTC), timedelta(seconds=1)
+
+    def expire(self) -> None:
+        self.bluesky.expire_access_tokens()
+
+    def renewals(self) -> int:
+        return self.bluesky.refreshes
+
+    def error_body(self, status: int, text: str) -> Any:
+        return {
+            "error": "InternalServerError" if status >= 500 else "InvalidRequest",
+            "message": text,
+        }
+
+
+class XPair(Pair):
+    """A fake X API. The worker has tokens in the store already, so the request a fault meets
+    is the post. X spends a refresh token once: after its own worker spent it, the pair grants
+    it again, for the publisher's worker, which starts afresh with another store."""
+
+    platform = "x"
+    secret = "x-s3cr3t-contract-refresh-token-0123456789"
+    wrong_secret = "x-refresh-token-x-never-issued-0123456789"
+    over_limit = "漢" * 141  # 282 weighted characters
+
+    def start(self) -> None:
+        self.server = self.x = FakeX().start()
+        self.x.grant(token=self.secret)
+        self.store = NoCredentialStore()
+        with self.client() as client:
+            client.check()
+        self.x.grant(token=self.secret)
+
+    def channel(self, url: str | None = None) -> dict[str, Any]:
+        return {
+            "platform": "x",
+            "api_url": url or self.url,
+            "account": "@campaign",
+            "credentials": {"refresh_token": self.variable, "client_id": "X_CONTRACT_CLIENT_ID"},
+        }
+
+    def environment(self) -> dict[str, str]:
+        return {self.variable: str(self.secret), "X_CONTRACT_CLIENT_ID": X_CLIENT_ID}
+
+    def client(self, secret: str | None = None, url: str | None = None) -> PlatformClient:
+        channel = Channel.model_validate(self.channel(url))
+        token = secret if secret is not None else str(self.secret)
+        secrets = {"refresh_token": token, "client_id": X_CLIENT_ID}
+        return client_for(ClientContext(channel, secrets, self.store, QUICK))
+
+    def published(self) -> list[str]:
+        return [tweet.text for tweet in self.x.tweets]
+
+    def slow_down(self) -> tuple[datetime, timedelta]:
+        reset = self.x.storm(requests=1, reset_in=30)
+        return datetime.fromtimestamp(reset, UTC), timedelta(0)
+
+    def expire(self) -> None:
+        self.x.expire_access_tokens()
+
+    def renewals(self) -> int:
+        return self.x.refreshes
+
+    def error_body(self, status: int, text: str) -> Any:
+        return {"title": "Error", "detail": text, "type": "about:blank", "status": status}
+
+
+PAIRS: list[type[Pair]] = [
+    MastodonPair,
+    WebhookPair,
+    OutboxPair,
+    TelegramPair,
+    FacebookPair,
+    BlueskyPair,
+    XPair,
+]
 
 
 def _pairs(which: Callable[[type[Pair]], bool]) -> list[Any]:
@@ -276,6 +401,12 @@ def limited(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
 @pytest.fixture(params=_pairs(lambda kind: kind.slow_down is not Pair.slow_down))
 def throttling(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
     """Every pair whose platform has a rate-limit signal of its own."""
+    yield from _started(request, tmp_path)
+
+
+@pytest.fixture(params=_pairs(lambda kind: kind.expire is not Pair.expire))
+def expiring(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
+    """Every pair whose platform's tokens expire and are renewed."""
     yield from _started(request, tmp_path)
 
 
@@ -440,20 +571,38 @@ def test_a_check_that_fails_on_the_way_changed_nothing(checkable: Pair, fault: s
     assert not isinstance(caught.value, OutcomeUnknown)
 
 
+def test_eight_workers_meeting_an_expired_token_renew_it_once(expiring: Pair) -> None:
+    # Given eight workers sharing the account's tokens, which have just expired
+    clients = [expiring.client() for _ in range(8)]
+    renewed = expiring.renewals()
+    expiring.expire()
+    posts = [outgoing(f"{TEXT} #{n}", post_id=f"contract{n:016d}") for n in range(8)]
+    results: list[object] = []
+    start = threading.Barrier(8)
+
+    def worker(number: int) -> None:
+        start.wait()
+        try:
+            results.append(clients[number].publish(posts[number]))
+        except PublishError as exc:
+            results.append(exc)
+
+    # When each publishes a post at the same moment
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for client in clients:
+        client.close()
+
+    # Then one renewal reached the platform, nobody was logged out, and every post is out
+    assert not [r for r in results if isinstance(r, PublishError)], results
+    assert expiring.renewals() == renewed + 1
+    assert sorted(expiring.published()) == sorted(post.text for post in posts)
+
+
 FAULTS = ["success", "wrong secret", "echoing 4xx", "echoing 5xx", "slow down", "dropped", "held"]
-
-
-def _chain(error: BaseException) -> list[BaseException]:
-    """The error, its causes and contexts, and theirs."""
-    found: list[BaseException] = []
-    pending: list[BaseException | None] = [error]
-    while pending:
-        current = pending.pop()
-        if current is None or any(current is seen for seen in found):
-            continue
-        found.append(current)
-        pending.extend([current.__cause__, current.__context__])
-    return found
 
 
 @pytest.mark.parametrize("fault", [*FAULTS, "refused"])
@@ -492,7 +641,7 @@ def test_the_secret_never_appears_in_errors_reprs_or_any_log(
 
     # Then no message, repr, cause or context, and no log line of any logger shows the secret
     assert (error is None) == (fault == "success")
-    for link in _chain(error) if error is not None else []:
+    for link in exception_chain(error) if error is not None else []:
         assert secret not in str(link)
         assert secret not in repr(link)
         assert secret not in repr(link.args)
@@ -507,9 +656,13 @@ def test_the_secret_never_appears_in_errors_reprs_or_any_log(
 # -- through the publisher and a real store -------------------------------------------------
 
 SETTINGS = Settings(  # type: ignore[call-arg]  # pydantic-settings' own argument
-    _env_file=None, max_attempts=3, backoff_base=1, backoff_max=2, connect_timeout=1,
+    _env_file=None,
+    max_attempts=3,
+    backoff_base=1,
+    backoff_max=2,
+    connect_timeout=1,
     read_timeout=1,
-)  # fmt: skip
+)
 
 
 @pytest.fixture
@@ -555,8 +708,8 @@ def _queued(store: SqliteStore, pair: Pair, text: str = TEXT) -> str:
 
 
 def _publisher(store: SqliteStore, pair: Pair) -> Publisher:
-    secrets = {pair.variable: pair.secret} if pair.secret is not None else {}
-    return Publisher(SETTINGS, store, environ=lambda: secrets)
+    environment = pair.environment()
+    return Publisher(SETTINGS, store, environ=lambda: environment)
 
 
 def test_publishing_twice_posts_once(pair: Pair, store: SqliteStore) -> None:

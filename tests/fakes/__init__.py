@@ -264,6 +264,9 @@ _DEFAULT_ERRORS = {
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: eight workers connecting at once would see some
+    # connections dropped and retried a second later.
+    request_queue_size = 64
 
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], fake: FakeServer

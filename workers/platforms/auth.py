@@ -5,22 +5,26 @@ more, e.g. after refreshing an expired token. `HttpClient._exchange` drives it.
 
     BearerToken     `Authorization: Bearer <token>` (Mastodon, Facebook Page tokens)
     NoAuth          nothing to add (the token travels elsewhere, e.g. in Telegram's URL path)
-    RefreshingAuth  a token that expires and is shared by every worker through the store's
-                    versioned credentials: on expiry one refresh, under compare-and-swap, then
-                    the request is sent again (Bluesky sessions, X's OAuth 2.0 tokens)
+    RefreshingAuth  tokens that expire, shared by every worker through the store's versioned
+                    credentials: on expiry one worker renews them (single flight, see
+                    credentials.py) and the request is sent once more (Bluesky sessions,
+                    X's OAuth 2.0 tokens)
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 
 import requests
 
-from workers.platforms.base import CredentialStore
+from campaign.errors import OutcomeUnknown, TransientPublishError
+from workers.platforms.credentials import Held, SharedCredential, Tokens
 
 Flow = Generator["HttpRequest", requests.Response, None]
+
+RENEW_EARLY = 60.0  # seconds before their expiry when shared tokens are renewed
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,8 @@ class HttpRequest:
     """One request as a client means it, before authentication."""
 
     method: str
-    # Left out of repr: a URL may hold a secret (Telegram), headers hold the signature.
+    # Left out of repr: a URL may hold a secret (Telegram), a body a password (Bluesky's
+    # sign-in), headers the signature.
     url: str = field(repr=False)
     body: bytes | None = field(default=None, repr=False)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
@@ -62,39 +67,73 @@ class BearerToken(Auth):
 
 
 class RefreshingAuth(Auth, ABC):
-    """A token shared by every worker that expires: refreshed once, under compare-and-swap.
+    """Tokens that expire, shared by every worker through the store and renewed by one of them.
 
-    Subclasses say how a token signs a request, how an answer says it expired, and how a new
-    token is obtained. The shared value lives in the store's credentials under `account`; a
-    worker that loses the swap uses the winner's token instead of its own, so a rotated refresh
-    token is never overwritten by a stale one.
+    Subclasses say how tokens sign a request, how an answer says they expired, and how the
+    platform gives new ones. `SharedCredential` (workers/platforms/credentials.py) keeps them:
+    on expiry one worker renews under a lease while the others wait for its tokens, so a
+    rotating refresh token is spent once and never overwritten by a stale one. A request that
+    met an expired token is sent once more, with the renewed tokens.
     """
 
-    def __init__(self, credentials: CredentialStore, account: str) -> None:
-        self.credentials = credentials
-        self.account = account
+    def __init__(self, shared: SharedCredential, clock: Callable[[], float]) -> None:
+        self.shared = shared
+        self.clock = clock
 
     @abstractmethod
-    def sign(self, request: HttpRequest, token: str) -> HttpRequest:
-        """`request` carrying `token`."""
+    def sign(self, request: HttpRequest, tokens: Tokens) -> HttpRequest:
+        """`request` carrying `tokens`."""
 
     @abstractmethod
     def expired(self, response: requests.Response) -> bool:
-        """Whether the answer says the token has expired (and a refreshed one may work)."""
+        """Whether the answer says the tokens have expired (and renewed ones may work)."""
 
     @abstractmethod
-    def current(self) -> str:
-        """The token to use now (creating the shared credential if there is none yet)."""
+    def obtain(self, current: Tokens | None) -> Tokens:
+        """New tokens from the platform: a refresh of `current`, or a first sign-in (None).
 
-    @abstractmethod
-    def refresh(self, stale: str) -> str:
-        """A token newer than `stale`: refreshed by this worker, or by another one first."""
+        Raises:
+            PublishError: the platform refused (AuthRejected) or could not be asked.
+        """
+
+    def expiring(self, tokens: Tokens) -> bool:
+        """Whether `tokens` expire within a minute (their `expires`, epoch seconds, when the
+        platform said), so that they are renewed before use rather than refused."""
+        expires = tokens.get("expires")
+        return isinstance(expires, int | float) and expires - RENEW_EARLY <= self.clock()
+
+    def tokens(self) -> Held:
+        """The shared tokens, signed in or renewed first when needed.
+
+        Raises:
+            PublishError: signing in or renewing failed.
+        """
+        held = self.shared.current(self._obtain)
+        if self.expiring(held.tokens):
+            held = self.shared.renew(held, self._obtain)
+        return held
 
     def auth_flow(self, request: HttpRequest) -> Flow:
-        token = self.current()
-        response = yield self.sign(request, token)
+        held = self.tokens()
+        response = yield self.sign(request, held.tokens)
         if self.expired(response):
-            yield self.sign(request, self.refresh(token))
+            held = self.shared.renew(held, self._obtain)
+            yield self.sign(request, held.tokens)
+
+    def _obtain(self, current: Tokens | None) -> Tokens:
+        try:
+            return self.obtain(current)
+        except OutcomeUnknown as exc:
+            # Only a sign-in was sent, never the post: say so, and let it be retried.
+            raise TransientPublishError(nothing_posted(str(exc), "signing in")) from None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.account!r})"
+        return f"{type(self).__name__}({self.shared.account!r})"
+
+
+def nothing_posted(message: str, doing: str) -> str:
+    """An unknown-outcome message about a request that could not have published a post (it
+    was `doing` something else), for a TransientPublishError."""
+    for clause in ("; the post may have been published", " and may have published the post first"):
+        message = message.replace(clause, "")
+    return f"{message}; nothing was posted ({doing})"

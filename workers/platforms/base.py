@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -87,19 +88,22 @@ class CredentialStore(Protocol):
 
 
 class NoCredentialStore:
-    """For clients that keep nothing shared (and for tests): holds credentials in memory."""
+    """For clients that keep nothing shared (and for tests): holds credentials in memory,
+    shared by the threads of one process (the swap is atomic, as the store's is)."""
 
     def __init__(self) -> None:
         self._values: dict[str, Versioned] = {}
+        self._lock = threading.Lock()
 
     def credential(self, account: str) -> Versioned | None:
         return self._values.get(account)
 
     def swap_credential(self, account: str, expected_version: int | None, value: str) -> bool:
-        current = self._values.get(account)
-        if (current.version if current else None) != expected_version:
-            return False
-        self._values[account] = Versioned(value, (current.version if current else 0) + 1)
+        with self._lock:
+            current = self._values.get(account)
+            if (current.version if current else None) != expected_version:
+                return False
+            self._values[account] = Versioned(value, (current.version if current else 0) + 1)
         return True
 
 

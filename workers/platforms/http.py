@@ -90,9 +90,10 @@ class HttpClient(PlatformClient):
         appear in one."""
         return self._exchange(HttpRequest("POST", url, body, dict(headers), what))
 
-    def _exchange(self, request: HttpRequest) -> requests.Response:
-        """Send `request` through the auth flow; a 2xx response, or a `PublishError`."""
-        flow = self.auth.auth_flow(request)
+    def _exchange(self, request: HttpRequest, auth: Auth | None = None) -> requests.Response:
+        """Send `request` through the auth flow (the client's, unless `auth` is given); a 2xx
+        response, or a `PublishError`."""
+        flow = (auth or self.auth).auth_flow(request)
         signed = next(flow)
         while True:
             response = self._send(signed)
@@ -205,6 +206,26 @@ class HttpClient(PlatformClient):
             )
         raise PermanentPublishError(f"{self.platform}: {what} rejected the post ({said})")
 
+    def _read_json(self, request: HttpRequest) -> dict[str, Any]:
+        """The JSON object a read answers; a read changes nothing, so whatever goes wrong is
+        worth retrying, never an unknown outcome.
+
+        Raises:
+            PublishError: TransientPublishError for a failed exchange or an answer without a
+                JSON object; AuthRejected and others as the error mapping says.
+        """
+        try:
+            response = self._exchange(request)
+        except OutcomeUnknown as exc:
+            raise TransientPublishError(f"{exc}; a read, so nothing was changed") from None
+        data = json_object(response)
+        if not data:
+            raise TransientPublishError(
+                f"{self.platform}: {request.what} answered HTTP {response.status_code} without "
+                "a JSON object; worth trying again"
+            )
+        return data
+
     def _json(self, response: requests.Response, what: str) -> dict[str, Any]:
         """The JSON object of a 2xx answer; the post was accepted, so a bad body is unknown."""
         try:
@@ -286,6 +307,15 @@ def error_text(response: requests.Response, redact: Callable[[str], str] = str) 
         if found:
             return excerpt(redact(": ".join(found)))
     return excerpt(redact(" ".join(str(data).split())))
+
+
+def json_object(response: requests.Response) -> dict[str, Any]:
+    """The JSON object a response holds, or an empty one (no JSON, or not an object)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def excerpt(text: str) -> str:
