@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from campaign.plan import load_plan
 
-CONFIG = Path(__file__).parent.parent / "config"
+ROOT = Path(__file__).parent.parent
+CONFIG = ROOT / "config"
 SAFE_MIGRATION = CONFIG / "safe-migration.yaml"
 
 
@@ -45,3 +49,20 @@ def test_the_flagship_plan_is_identical_across_runs() -> None:
     first = [p.to_json() for p in load_plan(SAFE_MIGRATION).posts]
     second = [p.to_json() for p in load_plan(SAFE_MIGRATION).posts]
     assert first == second
+
+
+@pytest.mark.parametrize("name", ["safe-migration.yaml", "climate-migration.yaml"])
+def test_a_shipped_campaign_that_validates_is_applied(name: str, tmp_path: Path) -> None:
+    # `campaign apply` refuses nothing `campaign validate` accepts: every platform has a client
+    result = subprocess.run(
+        [sys.executable, "-m", "campaign", "apply", f"config/{name}"],
+        cwd=ROOT,
+        env={**os.environ, "CAMPAIGN_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "to add" in result.stdout

@@ -198,8 +198,10 @@ def test_a_429_storm_is_rate_limited_until_the_iso_reset(
 def test_the_per_account_rate_limit_names_its_window_reset(
     make_mastodon_server: Callable[..., FakeMastodon], make_outgoing: MakeOutgoing
 ) -> None:
-    # Given an account allowed 2 requests per 60-second window, already used up
-    server = make_mastodon_server(rate_limit=2, rate_period=60)
+    # Given an account allowed 2 requests per 60-second window, already used up (the server's
+    # clock stands still, so the requests cannot straddle two windows)
+    frozen = 1_800_000_030.0
+    server = make_mastodon_server(rate_limit=2, rate_period=60, clock=lambda: frozen)
     with mastodon(server.url) as client:
         client.publish(make_outgoing())
         client.publish(make_outgoing())

@@ -279,8 +279,10 @@ def resend_policy(*, margin: float, cap: float | None = None) -> dict[str, Resen
         if cls.resend is Resend.UNSAFE:
             continue
         window = None if cls.resend_window is None else cls.resend_window.total_seconds()
-        if cap is not None:
-            window = cap if window is None else min(window, cap)
+        if cap is not None and window is not None:
+            # The cap is for servers that keep keys for less than their platform says; a key
+            # that never expires (Bluesky's record key) needs none.
+            window = min(window, cap)
         policy[platform] = ResendRule(True, None if window is None else max(0.0, window - margin))
     return policy
 
