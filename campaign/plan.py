@@ -190,6 +190,15 @@ class _PlanBuilder:
             )
         return routes
 
+    def _record_missing(
+        self, message: str, audience: str, locale: str, channel_name: str, channel: Channel
+    ) -> None:
+        """A route with no template to render it: a gap in the matrix."""
+        route = Route(
+            message, audience, locale, channel_name, channel.platform, Status.MISSING, None, None
+        )
+        self._record(route)
+
     def _record(self, route: Route) -> list[int]:
         key = (route.message, route.audience, route.locale, route.channel)
         self._resolved[key] = route
@@ -254,18 +263,7 @@ class _PlanBuilder:
             )
             for audience_name in message.audiences or list(self.campaign.audiences):
                 for locale, channel_name, channel in self._pairs(audience_name):
-                    self._record(
-                        Route(
-                            name,
-                            audience_name,
-                            locale,
-                            channel_name,
-                            channel.platform,
-                            Status.MISSING,
-                            None,
-                            None,
-                        )
-                    )
+                    self._record_missing(name, audience_name, locale, channel_name, channel)
             return
         for audience_name in message.audiences or list(self.campaign.audiences):
             routes = list(self._routes(name, audience_name))
@@ -336,18 +334,7 @@ class _PlanBuilder:
                 )
             except TemplateError as exc:
                 self.report(exc.problem())
-                self._record(
-                    Route(
-                        message_name,
-                        audience_name,
-                        locale,
-                        channel_name,
-                        channel.platform,
-                        Status.MISSING,
-                        None,
-                        None,
-                    )
-                )
+                self._record_missing(message_name, audience_name, locale, channel_name, channel)
                 continue
             tally = self._record(
                 Route(
