@@ -30,7 +30,7 @@ Graphemes are counted here with the `regex` module's extended grapheme clusters.
 Knobs beyond `FakeServer`'s: `expire_access_tokens()`, `revoke_sessions(handle)`,
 `change_password(handle, new)`, `store_record(did, rkey, value)`, `storm(requests, reset_in)`.
 
-Standalone: `python -m tests.fakes.bluesky --port 8082 --account campaign.test:app-password`.
+Standalone: `python -m tests.fakes.bluesky --port 8086 --account campaign.test:app-password`.
 """
 
 from __future__ import annotations
@@ -600,7 +600,7 @@ def main(argv: list[str] | None = None) -> None:
         description="A local Bluesky PDS that prints every post it receives.",
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8082)
+    parser.add_argument("--port", type=int, default=8086)
     parser.add_argument(
         "--account",
         action="append",

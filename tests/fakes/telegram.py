@@ -27,7 +27,8 @@ three combining "vertical line" marks are removed, spaces and newlines are trimm
 a text of only invisible characters is empty, and at most 4,096 code points remain.
 
 Knobs beyond `FakeServer`'s: `flood(retry_after, times)` answers the next sendMessage calls with
-429; `add_chat(...)` and `migrate(...)` shape the chats and the bot's rights in them.
+429; `add_chat(...)` and `migrate(...)` shape the chats and the bot's rights in them;
+`revoke(token)` gives the bot a new token and refuses the old one.
 
 Standalone, for trying the product:
 `python -m tests.fakes.telegram --port 8083 --token 123456:demo-token --chat @SafeMigrationKG`.
@@ -39,6 +40,7 @@ import argparse
 import json
 import math
 import re
+import secrets
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -206,6 +208,14 @@ class FakeTelegram(FakeServer):
             chat.migrated_to = new.id
             chat.username = None  # the username moves to the supergroup
             return new
+
+    def revoke(self, token: str) -> str:
+        """Revoke a bot's token as @BotFather does: the old token is refused (401) from now
+        on; returns the bot's new token."""
+        new = f"{token.split(':', 1)[0]}:{secrets.token_urlsafe(26)}"
+        with self._lock:
+            self.bots[new] = self.bots.pop(token)
+        return new
 
     def flood(self, retry_after: int = 3, times: int = 1) -> None:
         """Answer the next `times` sendMessage calls with 429 and `retry_after` seconds."""

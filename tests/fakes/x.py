@@ -25,7 +25,7 @@ Knobs beyond `FakeServer`'s: `grant(account)` authorizes the app again (a new fi
 token, as the OAuth flow gives), `expire_access_tokens()`, `revoke(account)` (the user took
 the app's access back), `storm(requests, reset_in)`.
 
-Standalone: `python -m tests.fakes.x --port 8083 --account SafeMigrationKG` prints the refresh
+Standalone: `python -m tests.fakes.x --port 8085 --account SafeMigrationKG` prints the refresh
 token to put in the environment.
 """
 
@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> None:
         description="A local X API server that prints every post it receives.",
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8083)
+    parser.add_argument("--port", type=int, default=8085)
     parser.add_argument("--account", action="append", help="an account (repeatable)")
     parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
     args = parser.parse_args(argv)
