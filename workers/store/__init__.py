@@ -183,8 +183,15 @@ class Store(Protocol):
         states: Collection[State] | None = None,
         scope: Scope | None = None,
         limit: int | None = None,
+        besides: Collection[str] = (),
     ) -> list[StoredPost]:
-        """Ledger entries of a campaign, by scheduled time (then id), optionally filtered."""
+        """Ledger entries of a campaign, by scheduled time (then id), optionally filtered;
+        `besides` leaves those posts out (without reading them).
+
+        Posts that are scheduled, queued, sending, failed, unknown or missed are found in time
+        proportional to their number; listing sent or cancelled ones (or all) may read every
+        stored post.
+        """
         ...
 
     def post(self, post_id: str) -> StoredPost | None:

@@ -278,24 +278,23 @@ class RedisStore:
         states: Collection[State] | None = None,
         scope: Scope | None = None,
         limit: int | None = None,
+        besides: Collection[str] = (),
     ) -> list[StoredPost]:
-        """Scheduled posts come from the campaign's due lists, queued and sending ones from the
-        in-flight set, failed, unknown and missed ones from its problems: each in time
-        proportional to what it finds. Sent and cancelled posts (or every post) need a scan of
-        every stored post."""
+        """Scheduled posts come from the campaign's sorted set and day lists, queued and
+        sending ones from the in-flight set, failed, unknown and missed ones from its problems:
+        each in time proportional to what it finds. Sent and cancelled posts (or every post)
+        need a scan of every stored post."""
         wanted = set(State) if states is None else set(states)
         found: dict[str, StoredPost] = {}
         if wanted & {State.SENT, State.CANCELLED}:
-            found.update(self._scan(campaign))
+            found.update(self._scan(campaign, besides))
         else:
             if State.SCHEDULED in wanted:
-                found.update(self._scheduled(campaign, scope, limit))
+                found.update(self._scheduled(campaign, scope, limit, besides))
             if wanted & {State.QUEUED, State.SENDING}:
-                found.update(self._in_flight(campaign))
+                found.update(self._in_flight(campaign, besides))
             if wanted & {State.FAILED, State.UNKNOWN, State.MISSED}:
-                with errors("listing posts"):
-                    ids = as_strs(self.redis.zrange(self.key("c", campaign, "problems"), 0, -1))
-                found.update(self._lookup(ids))
+                found.update(self._problems(campaign, wanted, scope, limit, besides))
         chosen = [
             post
             for post in found.values()
@@ -305,48 +304,75 @@ class RedisStore:
         return chosen[:limit] if limit is not None else chosen
 
     def _scheduled(
-        self, campaign: str, scope: Scope | None, limit: int | None
+        self, campaign: str, scope: Scope | None, limit: int | None, besides: Collection[str]
     ) -> dict[str, StoredPost]:
         """Scheduled posts in due order: the campaign's sorted set of posts due soon, then its
         day lists; stops once `limit` are found."""
         found: dict[str, StoredPost] = {}
 
         def take(ids: Sequence[str]) -> bool:
-            for post in self._lookup(ids).values():
+            for post in self._lookup([i for i in ids if i not in besides]).values():
                 if post.state is State.SCHEDULED and in_scope(post, scope):
                     found[post.id] = post
             return limit is not None and len(found) >= limit
 
+        window = 1000 if limit is None else max(2 * limit, 20)
         with errors("listing posts"):
-            for start in range(0, 1 << 62, 1000):
-                ids = as_strs(self.redis.zrange(self.key("c", campaign, "due"), start, start + 999))
-                if take(ids) or len(ids) < 1000:
+            for start in range(0, 1 << 62, window):
+                key = self.key("c", campaign, "due")
+                ids = as_strs(self.redis.zrange(key, start, start + window - 1))
+                if take(ids) or len(ids) < window:
                     break
             if limit is not None and len(found) >= limit:
                 return found
             for day in as_strs(self.redis.zrange(self.key("c", campaign, "later"), 0, -1)):
-                for start in range(0, 1 << 62, 1000):
+                for start in range(0, 1 << 62, window):
                     key = self.key("c", campaign, "l", day)
-                    ids = as_strs(self.redis.lrange(key, start, start + 999))
+                    ids = as_strs(self.redis.lrange(key, start, start + window - 1))
                     if take(ids):
                         return found
-                    if len(ids) < 1000:
+                    if len(ids) < window:
                         break
         return found
 
-    def _in_flight(self, campaign: str) -> dict[str, StoredPost]:
+    def _problems(
+        self,
+        campaign: str,
+        wanted: set[State],
+        scope: Scope | None,
+        limit: int | None,
+        besides: Collection[str],
+    ) -> dict[str, StoredPost]:
+        """Failed, unknown and missed posts by scheduled time, a window at a time until `limit`
+        match."""
+        found: dict[str, StoredPost] = {}
+        window = 1000 if limit is None else max(2 * limit, 20)
+        key = self.key("c", campaign, "problems")
+        for start in range(0, 1 << 62, window):
+            with errors("listing posts"):
+                ids = as_strs(self.redis.zrange(key, start, start + window - 1))
+            for post in self._lookup([i for i in ids if i not in besides]).values():
+                if post.state in wanted and in_scope(post, scope):
+                    found[post.id] = post
+            if len(ids) < window or (limit is not None and len(found) >= limit):
+                return found
+        return found
+
+    def _in_flight(self, campaign: str, besides: Collection[str]) -> dict[str, StoredPost]:
         with errors("listing posts"):
             ids = as_strs(self.redis.zrange(self.key("inflight"), 0, -1))
-        return {i: p for i, p in self._lookup(ids).items() if p.campaign == campaign}
+        found = self._lookup([i for i in ids if i not in besides])
+        return {i: p for i, p in found.items() if p.campaign == campaign}
 
-    def _scan(self, campaign: str) -> dict[str, StoredPost]:
+    def _scan(self, campaign: str, besides: Collection[str]) -> dict[str, StoredPost]:
         """Every post of the campaign, by reading every stored row."""
         found: dict[str, StoredPost] = {}
         with errors("listing posts"):
             for key in self.redis.scan_iter(match=self.key("p:*"), count=1000):
                 for post_id, raw in self.redis.hscan_iter(key, count=1000):
-                    if campaign_of(as_str(raw)) == campaign:
-                        found[as_str(post_id)] = stored(as_str(post_id), as_str(raw))
+                    post_id, raw = as_str(post_id), as_str(raw)
+                    if campaign_of(raw) == campaign and post_id not in besides:
+                        found[post_id] = stored(post_id, raw)
         return found
 
     def _lookup(self, post_ids: Sequence[str], *, text: bool = False) -> dict[str, StoredPost]:

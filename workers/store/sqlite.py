@@ -252,18 +252,21 @@ class SqliteStore:
         states: Collection[State] | None = None,
         scope: Scope | None = None,
         limit: int | None = None,
+        besides: Collection[str] = (),
     ) -> list[StoredPost]:
-        sql = f"SELECT {POST_COLUMNS} FROM posts WHERE campaign = ?"
+        sql = "SELECT id FROM posts WHERE campaign = ?"
         args: list[Any] = [campaign]
         if states is not None:
             sql += f" AND state IN ({', '.join('?' * len(states))})"
             args.extend(str(state) for state in states)
         sql, args = scoped(sql, args, scope)
         sql += " ORDER BY scheduled_at, id"
-        if limit is not None:
+        if limit is not None and not besides:
             sql += " LIMIT ?"
             args.append(limit)
-        return [stored(row) for row in self._read("reading posts", sql, *args)]
+        ids = [i for (i,) in self._read("reading posts", sql, *args) if i not in besides]
+        found = self.lookup(ids[:limit] if limit is not None else ids)
+        return sorted(found.values(), key=lambda p: (p.scheduled_at, p.id))
 
     def post(self, post_id: str) -> StoredPost | None:
         rows = self._read(
@@ -292,8 +295,8 @@ class SqliteStore:
                 *chunk,
             )
             for row in rows:
-                post = stored(row)
-                found[post.id] = replace(post, text=row[-1]) if text else post
+                post = stored(row[:17])
+                found[post.id] = replace(post, text=row[17]) if text else post
         return found
 
     def recent(self, campaign: str, limit: int) -> list[StoredPost]:

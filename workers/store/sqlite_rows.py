@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS posts (
 CREATE INDEX IF NOT EXISTS posts_due ON posts (due) WHERE state = 'scheduled';
 CREATE INDEX IF NOT EXISTS posts_deadline ON posts (deadline) WHERE state IN ('queued', 'sending');
 CREATE INDEX IF NOT EXISTS posts_campaign ON posts (campaign, scheduled_at, id);
-CREATE INDEX IF NOT EXISTS posts_state ON posts (campaign, state);
+CREATE INDEX IF NOT EXISTS posts_state ON posts (campaign, state, scheduled_at, id);
 CREATE INDEX IF NOT EXISTS posts_problems ON posts (campaign, scheduled_at)
     WHERE state IN ('failed', 'unknown', 'missed');
 CREATE INDEX IF NOT EXISTS posts_sent ON posts (campaign, sent_at) WHERE state = 'sent';
