@@ -13,6 +13,7 @@ import time
 from bench import plans
 from bench.delivery import CeleryRig
 from bench.harness import Context, Probe, figure, percentile, wait_until
+from campaign.post import Post
 from workers import diff
 from workers.store import State
 
@@ -90,7 +91,7 @@ def _one(context: Context, rig: CeleryRig, size: int, *, last: bool) -> None:
         ))  # fmt: skip
 
 
-def _bare(rig: CeleryRig, posts: list[plans.Post]) -> tuple[float, float]:
+def _bare(rig: CeleryRig, posts: list[Post]) -> tuple[float, float]:
     """Write the keys our apply writes for `posts`, with bare redis-py pipelines of 1,000
     commands, in another database; the rate and the probe's longest wait."""
     client = rig.redis.client(2)

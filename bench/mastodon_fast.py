@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 
@@ -106,10 +107,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--token-prefix", default="bench-")
     arguments = parser.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(arguments.port, arguments.token_prefix))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import ROOT, Context, Figure, load_average, machine  # noqa: E402
+from bench.harness import ROOT, Context, Figure, load_average, machine
 
 SECTIONS = {
     "delivery": "bench.delivery",
@@ -111,7 +111,7 @@ def main() -> int:
     try:
         context = Context(folder, arguments.quick)
         for name in arguments.only or list(SECTIONS):
-            load = "%.2f %.2f %.2f" % load_average()
+            load = "{:.2f} {:.2f} {:.2f}".format(*load_average())
             loads.append(f"before {name}: {load}")
             print(f"\n== {name} (load average {load})", flush=True)
             try:
@@ -120,7 +120,7 @@ def main() -> int:
                 failed = True
                 traceback.print_exc()
                 context.note(f"section {name} failed: see the run's output")
-        loads.append("at the end: %.2f %.2f %.2f" % load_average())
+        loads.append("at the end: {:.2f} {:.2f} {:.2f}".format(*load_average()))
     finally:
         if arguments.keep:
             print(f"kept: {folder}")

@@ -108,9 +108,9 @@ def _backend(context: Context, backend: str, sizes: list[int]) -> None:
             settings = Settings.model_validate({"data_dir": folder / "fresh"})
         store = open_store(settings)
         try:
-            plan = plans.campaign("thousand", 10, "http://127.0.0.1:9")
+            thousand = plans.campaign("thousand", 10, "http://127.0.0.1:9")
             ahead = time.time() + 30 * 86400
-            diff.apply(store, plan, plans.posts(plan, [ahead + i for i in range(1000)]))
+            diff.apply(store, thousand, plans.posts(thousand, [ahead + i for i in range(1000)]))
             at_small = _pass(store, "pass1k")
         finally:
             store.close()

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # The scheduler sleeps until the next due post, but never longer than this.
     scheduler_tick: float = Field(default=1.0, gt=0)
     scheduler_batch: int = Field(default=100, gt=0)
+    # Posts a scheduler hands to one publish task when many are due at once: a worker
+    # publishes them one after another, paying Celery's own cost per task once for all of them
+    # (1: one task per post).
+    publish_batch: int = Field(default=10, gt=0)
 
     # Let channels that cannot resend safely (webhook, Telegram) post through a store whose
     # machine can lose the last claims in a crash (Redis without appendfsync always): such a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -29,17 +30,24 @@ def publisher_for(app: DeliveryApp) -> Publisher:
 
 
 def register(app: DeliveryApp) -> None:
-    from workers.app import PUBLISH_TASK
+    from workers.app import PUBLISH_TASK, send_publish
 
     @app.task(name=PUBLISH_TASK, bind=True)  # type: ignore[untyped-decorator]
-    def publish(self: Any, post_id: str) -> str:
+    def publish(self: Any, post_id: str | list[str]) -> str:
+        # One post, or several handed out together (published one after another, stopping in
+        # time for the soft limit; the rest goes back to the queue as a new task at once).
+        ids = [post_id] if isinstance(post_id, str) else list(post_id)
+        deadline = time.monotonic() + self.app.settings.task_soft_time_limit
         try:
-            return publisher_for(self.app).publish(post_id)
+            done, rest = publisher_for(self.app).publish_many(ids, deadline=deadline)
         except StoreError as exc:
-            # The post stays queued or sending; the scheduler hands it out again.
-            log.error("post=%s not published now: %s", post_id, exc)
+            # The posts stay queued or sending; the scheduler hands them out again.
+            log.error("post=%s not published now: %s", ",".join(ids), exc)
             return "store-error"
         except SoftTimeLimitExceeded:
             # The lease outlives the hard limit: a later delivery resends or marks it unknown.
-            log.error("post=%s publish ran past the soft time limit", post_id)
+            log.error("post=%s publish ran past the soft time limit", ",".join(ids))
             return "timeout"
+        if rest:
+            send_publish(self.app, rest)
+        return ", ".join(result for _, result in done)

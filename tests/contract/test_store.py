@@ -712,5 +712,6 @@ def test_a_claim_names_the_version_of_its_channel_settings(store: Store) -> None
     store.hand_out_due(T, batch=1, requeue_after=60, hold=1)
     second = claimed(store, post, T + 1, owner="w2")
 
-    assert first.channel_version and second.channel_version
+    assert first.channel_version
+    assert second.channel_version
     assert first.channel_version != second.channel_version

@@ -44,14 +44,14 @@ def change_of(slug: str, posts: list[Post], *, cancel: tuple[str, ...] = ()) -> 
         launched_at=T,
         zones={},
         channels={name: route_for(c) for name, c in campaign.channels.items()},
-        add=[
-            NewPost(
-                p.id, p.message, p.audience, p.channel, p.locale, p.scheduled_at.timestamp(), p.text
-            )
-            for p in posts
-        ],  # fmt: skip
+        add=[_new(p) for p in posts],
         cancel=list(cancel),
     )
+
+
+def _new(post: Post) -> NewPost:
+    at = post.scheduled_at.timestamp()
+    return NewPost(post.id, post.message, post.audience, post.channel, post.locale, at, post.text)
 
 
 def other_campaign_due(store: Store) -> list[str]:
