@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import plans
+from bench import embedded, plans
 from bench.harness import (
     Context,
     FastMastodon,
@@ -87,6 +87,14 @@ class CeleryRig:
         self.store = RedisStore.connect(settings)
         self.broker = self.redis.client(1)
         self.campaigns = 0
+
+    def restart_scheduler(self, **env: str) -> None:
+        """The scheduler again, with these settings too (e.g. CAMPAIGN_PUBLISH_BATCH)."""
+        self.scheduler.stop()
+        self.scheduler = Service(
+            ["-m", "campaign", "scheduler"], self.folder / "scheduler.log", {**self.env, **env}
+        )
+        self.scheduler.wait_for("scheduler started")
 
     def pids(self) -> dict[str, int]:
         return {
@@ -260,8 +268,10 @@ def run(context: Context) -> None:
     folder = context.folder("delivery-celery")
     rig = CeleryRig(folder, channels=10)
     try:
-        _throughput(context, rig, count)
+        noop, post = _throughput(context, rig, count)
         _lateness(context, rig, 100 if quick else 400)
+        _one_per_task(context, rig, count, noop)
+        embedded.run_against(context, rig.server, noop.rate, post.rate, count)
     finally:
         rig.stop()
     burst_channels = 200 if quick else 1000
@@ -272,7 +282,7 @@ def run(context: Context) -> None:
         rig.stop()
 
 
-def _throughput(context: Context, rig: CeleryRig, count: int) -> None:
+def _throughput(context: Context, rig: CeleryRig, count: int) -> tuple[Run, Run]:
     # Warm every process (imports, connections, caches) before anything is timed.
     rig.baseline("noop", 200)
     rig.baseline("post", 200)
@@ -320,6 +330,22 @@ def _throughput(context: Context, rig: CeleryRig, count: int) -> None:
         "commands", baseline=noop_trips.commands, baseline_name="bare no-op task",
     ))  # fmt: skip
     context.note(f"no-op task round trips: {noop_trips.detail}")
+    return noop, post
+
+
+def _one_per_task(context: Context, rig: CeleryRig, count: int, noop: Run) -> None:
+    """The same with one post per task (CAMPAIGN_PUBLISH_BATCH=1): what batching buys."""
+    rig.restart_scheduler(CAMPAIGN_PUBLISH_BATCH="1")
+    rig.ours(200, 10)
+    alone = rig.ours(count, 10)
+    trips = measure_commands(rig, lambda: rig.ours(300, 10), 300)
+    rig.restart_scheduler()
+    context.add(figure(
+        SECTION, "end to end, Celery path, one post per task", alone.rate, "posts/s",
+        baseline=noop.rate, baseline_name="bare Celery no-op task (same run)",
+        note=f"worker {alone.cpu_ms('worker'):.2f} ms CPU per post; round trips per post: "
+        f"store {trips.store_trips:.2f}, broker {trips.broker_trips:.2f}",
+    ))  # fmt: skip
 
 
 def _lateness(context: Context, rig: CeleryRig, count: int) -> None:

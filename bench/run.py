@@ -3,7 +3,7 @@ BENCHMARKS.md.
 
     python bench/run.py                 the full run (about an hour on 2 cores; 1M posts)
     python bench/run.py --quick         a few minutes: smaller sizes, same figures
-    python bench/run.py --only apply    one section (delivery, embedded, apply, store, preview)
+    python bench/run.py --only apply    one section (delivery, apply, store, preview)
 
 Nothing is shared with anything else on the machine: each section starts its own redis-server
 on a free port, its own servers and workers, in a temporary folder. The machine's load is
@@ -26,11 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.harness import ROOT, Context, Figure, load_average, machine
 
 SECTIONS = {
-    "delivery": "bench.delivery",
-    "embedded": "bench.embedded",
+    "delivery": "bench.delivery",  # Celery + Redis, and campaign run (bench/embedded.py)
     "apply": "bench.apply",
     "store": "bench.store",
-    "preview": "bench.preview_ratio",
+    "preview": "bench.preview",
 }
 
 
