@@ -21,7 +21,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -374,33 +373,30 @@ class FastMastodon:
 
 
 class Probe:
-    """Another client of the same Redis, pinging every `every` seconds from a thread: the
-    longest time between sending a PING and its answer is the longest Redis served nobody."""
+    """Another client of the same Redis, pinging every `every` seconds from a process of its
+    own (bench/probe.py): the longest wait for an answer is the longest Redis served nobody."""
 
     def __init__(self, port: int, every: float = 0.002) -> None:
-        self._client = redis.Redis(port=port, socket_timeout=600)
-        self._every = every
-        self._stop = threading.Event()
+        self._argv = [sys.executable, "-m", "bench.probe", str(port), str(every)]
         self.longest = 0.0
         self.pings = 0
-        self._thread = threading.Thread(target=self._run, name="probe", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            began = time.perf_counter()
-            self._client.ping()
-            self.longest = max(self.longest, time.perf_counter() - began)
-            self.pings += 1
-            self._stop.wait(self._every)
+        self.priority = ""
 
     def __enter__(self) -> Probe:
-        self._thread.start()
+        self._process = subprocess.Popen(
+            self._argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert self._process.stdout is not None
+        self._process.stdout.readline()  # "ready"
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._client.close()
+        output, _ = self._process.communicate(b"", timeout=60)
+        pings, longest, self.priority = output.decode().strip().split(" ", 2)
+        self.pings, self.longest = int(pings), float(longest)
 
 
 @contextmanager
@@ -422,29 +418,28 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def timed_child(argv: list[str], env: Mapping[str, str], cwd: Path) -> tuple[float, int, str]:
-    """Run `python argv` and return wall seconds, peak RSS in bytes, and its output.
+    """Run `python argv` (argv starts with -m or -c) and return wall seconds, its peak resident
+    memory in bytes (bench/peak.py), and its output.
 
     Raises:
         RuntimeError: the command failed.
     """
-    environ = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    peak = cwd / "child.peak"
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), **env, "BENCH_PEAK_FILE": str(peak)}
     began = time.perf_counter()
-    pid = os.posix_spawn(
-        sys.executable,
-        [sys.executable, *argv],
-        environ,
-        file_actions=[
-            (os.POSIX_SPAWN_OPEN, 1, str(cwd / "child.out"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-             0o644),
-            (os.POSIX_SPAWN_DUP2, 1, 2),
-        ],
-    )  # fmt: skip
-    _, status, usage = os.wait4(pid, 0)
+    process = subprocess.run(
+        [sys.executable, "-m", "bench.peak", *argv],
+        cwd=cwd,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        check=False,
+    )
     elapsed = time.perf_counter() - began
-    output = (cwd / "child.out").read_text(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
+    output = process.stdout.decode(errors="replace")
+    if process.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed:\n{output[-3000:]}")
-    return elapsed, usage.ru_maxrss * 1024, output
+    return elapsed, int(peak.read_text()), output
 
 
 def settings_env(redis_port: int | None, **values: Any) -> dict[str, str]:

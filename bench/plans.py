@@ -8,7 +8,6 @@ hashtags): about 200 bytes.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -165,22 +164,23 @@ def write_file(
 
 
 def write_like_the_store(client: Any, prefix: str, posts: list[Post]) -> None:
-    """What the Redis store writes for new posts (workers/store/redis.py's layout), with bare
-    redis-py pipelines of 1,000 posts: the baseline of `apply`."""
+    """The keys the Redis store writes for new posts a week or more ahead (workers/store/lua,
+    rows.lua and prelude.lua: the row in its bucket hash, the day list, the days, the count),
+    with bare redis-py pipelines of 1,000 posts: the baseline of `apply`."""
+    day_seconds = 86400
     for start in range(0, len(posts), 1000):
         pipe = client.pipeline(transaction=False)
         for post in posts[start : start + 1000]:
-            at = post.scheduled_at.timestamp()
-            pipe.hset(
-                f"{prefix}post:{post.id}",
-                mapping={
-                    "c": post.campaign, "m": post.message, "a": post.audience,
-                    "ch": post.channel, "loc": post.locale, "at": f"{at:.3f}", "st": "scheduled",
-                    "ts": f"{time.time():.3f}",
-                },
-            )  # fmt: skip
-            pipe.set(f"{prefix}text:{post.id}", post.text)
-            pipe.zadd(f"{prefix}schedule", {post.id: at})
-            pipe.sadd(f"{prefix}c:{post.campaign}:posts", post.id)
-            pipe.hincrby(f"{prefix}c:{post.campaign}:counts", "scheduled", 1)
+            at = round(post.scheduled_at.timestamp(), 3)
+            day = int(at // day_seconds)
+            identity = "\x1f".join(
+                (post.campaign, post.message, post.audience, post.channel, post.locale, f"{at}")
+            )
+            row = f'{identity}\x1e{{"s":"scheduled"}}\x00{post.text}'
+            campaign = f"{prefix}c:{post.campaign}"
+            pipe.hset(f"{prefix}p:{post.id[:2]}", post.id, row)
+            pipe.rpush(f"{campaign}:l:{day}", post.id)
+            pipe.zadd(f"{campaign}:later", {str(day): day * day_seconds})
+            pipe.zadd(f"{prefix}later", {f"{post.campaign}\x1f{day}": day * day_seconds})
+            pipe.hincrby(f"{campaign}:counts", "scheduled", 1)
         pipe.execute()
