@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from importlib.resources import files
 from typing import Any
 
@@ -83,7 +83,6 @@ from workers.store.redis_rows import (
     errors,
     history,
     in_scope,
-    read_rows,
     redact_url,
     scope_key,
     scope_of,
@@ -107,6 +106,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "due": ("due",),
     "finish": ("post", "finish"),
     "finish_claim": ("post", "finish_claim"),
+    "read": ("read",),
     "reclaim": ("reclaim",),
     "restore": ("walk", "restore"),
     "retry": ("retry",),
@@ -375,10 +375,18 @@ class RedisStore:
                         found[post_id] = stored(post_id, raw)
         return found
 
+    def _rows(self, post_ids: Sequence[str]) -> Iterator[tuple[str, str]]:
+        """(id, raw row) of each post that exists, a script call per thousand ids."""
+        for start in range(0, len(post_ids), 1000):
+            ids = list(post_ids[start : start + 1000])
+            rows = self.run_script("read", "reading posts", *ids)
+            for post_id, raw in zip(ids, rows, strict=True):
+                if raw is not None:
+                    yield post_id, as_str(raw)
+
     def _lookup(self, post_ids: Sequence[str], *, text: bool = False) -> dict[str, StoredPost]:
         return {
-            post_id: stored(post_id, raw, with_text=text)
-            for post_id, raw in read_rows(self.redis, self.prefix, list(post_ids))
+            post_id: stored(post_id, raw, with_text=text) for post_id, raw in self._rows(post_ids)
         }
 
     def lookup(self, post_ids: Sequence[str], *, text: bool = False) -> dict[str, StoredPost]:
@@ -388,10 +396,7 @@ class RedisStore:
         return self._lookup([post_id]).get(post_id)
 
     def texts(self, post_ids: Sequence[str]) -> dict[str, str]:
-        return {
-            post_id: raw.partition("\x00")[2]
-            for post_id, raw in read_rows(self.redis, self.prefix, post_ids)
-        }
+        return {post_id: raw.partition("\x00")[2] for post_id, raw in self._rows(post_ids)}
 
     def counts(self, campaign: str) -> dict[State, int]:
         with errors("counting posts"):

@@ -11,7 +11,7 @@ keep the overhead of a key per post away (a few bytes per post instead of about 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -112,27 +112,30 @@ def campaign_of(raw: str) -> str:
 
 def stored(post_id: str, raw: str, *, with_text: bool = False) -> StoredPost:
     """A StoredPost from a stored row."""
-    row, body = decode_row(raw)
+    head, _, body = raw.partition("\x00")
+    identity, _, changing = head.partition(RS)
+    campaign, message, audience, channel, locale, at = identity.split(SEP)
+    row: dict[str, Any] = json.loads(changing)
     state = State(row["s"])
-    scheduled = instant(row["at"])
+    get = row.get
     return StoredPost(
         id=post_id,
-        campaign=row["c"],
-        message=row["m"],
-        audience=row["a"],
-        channel=row["ch"],
-        locale=row["l"],
-        scheduled_at=scheduled,
+        campaign=campaign,
+        message=message,
+        audience=audience,
+        channel=channel,
+        locale=locale,
+        scheduled_at=instant(float(at)),
         state=state,
-        attempts=int(row.get("tr", 0)),
-        updated_at=moment(row.get("ts")),
-        sent_at=moment(row.get("se")),
-        remote_id=row.get("ri"),
-        url=row.get("url") or None,
-        error=row.get("e"),
-        due=instant(row.get("d", row["at"])) if state is State.SCHEDULED else None,
-        maybe_sent=row.get("u") == 1,
-        error_kind=row.get("k") or None,
+        attempts=get("tr", 0),
+        updated_at=moment(get("ts")),
+        sent_at=moment(get("se")),
+        remote_id=get("ri"),
+        url=get("url") or None,
+        error=get("e"),
+        due=instant(get("d", float(at))) if state is State.SCHEDULED else None,
+        maybe_sent=get("u") == 1,
+        error_kind=get("k") or None,
         text=body if with_text else None,
     )
 
@@ -145,22 +148,6 @@ def history(raw: str) -> list[Event]:
         )
         for entry in row.get("h", [])
     ]
-
-
-def read_rows(
-    client: redis.Redis, prefix: str, post_ids: Sequence[str], *, chunk: int = 1000
-) -> Iterator[tuple[str, str]]:
-    """(id, raw row) of each post that exists, a pipeline of `chunk` reads at a time."""
-    for start in range(0, len(post_ids), chunk):
-        ids = post_ids[start : start + chunk]
-        with errors("reading posts"):
-            pipe = client.pipeline(transaction=False)
-            for post_id in ids:
-                pipe.hget(bucket(prefix, post_id), post_id)
-            answers = pipe.execute()
-        for post_id, raw in zip(ids, answers, strict=True):
-            if raw is not None:
-                yield post_id, as_str(raw)
 
 
 def scope_key(scope: Scope) -> str:
