@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from campaign.definition import Channel
 
@@ -267,9 +268,8 @@ class CampaignRecord:
     applying: bool = False  # an apply in steps holds it: nothing is handed out until complete
 
 
-@dataclass(frozen=True, slots=True)
-class StoredPost:
-    """One ledger entry, as read back."""
+class StoredPost(NamedTuple):
+    """One ledger entry, as read back (a named tuple: a plan reads a million of them)."""
 
     id: str
     campaign: str

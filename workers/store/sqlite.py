@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -295,8 +294,7 @@ class SqliteStore:
                 *chunk,
             )
             for row in rows:
-                post = stored(row[:17])
-                found[post.id] = replace(post, text=row[17]) if text else post
+                found[row[0]] = stored(row)
         return found
 
     def recent(self, campaign: str, limit: int) -> list[StoredPost]:

@@ -20,6 +20,7 @@ from workers.store.records import (
     Scope,
     State,
     StoredPost,
+    instant,
     moment,
 )
 from workers.store.staging import Chunk, version_of
@@ -293,12 +294,12 @@ def scoped(sql: str, args: list[Any], scope: Scope | None) -> tuple[str, list[An
 
 
 def stored(row: Sequence[Any]) -> StoredPost:
+    """A StoredPost from the POST_COLUMNS of a row (and its text, when selected after them)."""
     (
         post_id, campaign, message, audience, channel, locale, scheduled_at, state, tries,
         updated_at, sent_at, remote_id, url, error, due, maybe_sent, error_kind,
-    ) = row  # fmt: skip
-    scheduled = moment(scheduled_at)
-    assert scheduled is not None
+    ) = row[:17]  # fmt: skip
+    scheduled = instant(scheduled_at)
     return StoredPost(
         id=post_id,
         campaign=campaign,
@@ -317,6 +318,7 @@ def stored(row: Sequence[Any]) -> StoredPost:
         due=moment(due) if state == State.SCHEDULED else None,
         maybe_sent=bool(maybe_sent),
         error_kind=error_kind,
+        text=row[17] if len(row) > 17 else None,
     )
 
 
