@@ -4,6 +4,8 @@ BENCHMARKS.md.
     python bench/run.py                 the full run (about an hour on 2 cores; 1M posts)
     python bench/run.py --quick         a few minutes: smaller sizes, same figures
     python bench/run.py --only apply    one section (delivery, apply, store, preview)
+    python bench/run.py --report-only   BENCHMARKS.md again from the last run's figures
+                                        (bench/last-run.json) and bench/explained.md
 
 Nothing is shared with anything else on the machine: each section starts its own redis-server
 on a free port, its own servers and workers, in a temporary folder. The machine's load is
@@ -14,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import shutil
 import sys
 import tempfile
 import time
 import traceback
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -51,7 +55,12 @@ def table(figures: list[Figure]) -> list[str]:
 
 
 def markdown(
-    facts: dict[str, str], context: Context, loads: list[str], quick: bool, took: float
+    facts: dict[str, str],
+    figures: list[Figure],
+    notes: list[str],
+    loads: list[str],
+    quick: bool,
+    took: float,
 ) -> str:
     lines = [
         "# Benchmarks",
@@ -71,7 +80,7 @@ def markdown(
         "| section | figure | value | baseline | ratio | target | met? |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for made in context.figures:
+    for made in figures:
         baseline = (
             f"{made.baseline:,.4g} ({made.baseline_name})"
             if made.baseline is not None
@@ -84,10 +93,42 @@ def markdown(
             f"| {made.section} | {name} | {made.value:,.4g} {made.unit} | {baseline} | {ratio} "
             f"| {made.target} | {met} |"
         )
-    if context.notes:
+    if notes:
         lines += ["", "## Notes from the run", ""]
-        lines += [f"- {note}" for note in context.notes]
+        lines += [f"- {note}" for note in notes]
+    lines += ["", EXPLAINED.read_text().rstrip()]
     return "\n".join(lines) + "\n"
+
+
+EXPLAINED = ROOT / "bench" / "explained.md"
+LAST_RUN = ROOT / "bench" / "last-run.json"
+
+
+def save(
+    facts: dict[str, str], context: Context, loads: list[str], quick: bool, took: float
+) -> None:
+    LAST_RUN.write_text(
+        json.dumps(
+            {
+                "machine": facts,
+                "figures": [asdict(made) for made in context.figures],
+                "notes": context.notes,
+                "loads": loads,
+                "quick": quick,
+                "took": took,
+            },
+            indent=1,
+        )
+    )
+
+
+def report_again(output: Path) -> None:
+    run = json.loads(LAST_RUN.read_text())
+    figures = [Figure(**made) for made in run["figures"]]
+    output.write_text(
+        markdown(run["machine"], figures, run["notes"], run["loads"], run["quick"], run["took"])
+    )
+    print(f"written: {output}")
 
 
 def main() -> int:
@@ -100,7 +141,13 @@ def main() -> int:
         "--output", type=Path, default=ROOT / "BENCHMARKS.md", help="where to write the report"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--report-only", action="store_true", help="BENCHMARKS.md again from the last run"
+    )
     arguments = parser.parse_args()
+    if arguments.report_only:
+        report_again(arguments.output)
+        return 0
     facts = machine()
     print("machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()), flush=True)
     began = time.monotonic()
@@ -129,7 +176,11 @@ def main() -> int:
     print()
     for line in table(context.figures):
         print(line)
-    arguments.output.write_text(markdown(facts, context, loads, arguments.quick, took))
+    if not arguments.only:  # a whole run is the one the report keeps
+        save(facts, context, loads, arguments.quick, took)
+    arguments.output.write_text(
+        markdown(facts, context.figures, context.notes, loads, arguments.quick, took)
+    )
     print(f"\nwritten: {arguments.output}")
     return 1 if failed else 0
 
