@@ -326,6 +326,12 @@ def _throughput(context: Context, rig: CeleryRig, count: int) -> tuple[Run, Run]
         f"{ours_trips.detail}",
     ))  # fmt: skip
     context.add(figure(
+        SECTION, "Redis round trips per post, worker, the store's own", ours_trips.store_trips,
+        "round trips", target="<= 1", check=lambda f: f.value <= 1.0,
+        note="(posts of a task + 1) / posts of a task: each post's claim is one step with the "
+        "outcome of the one before; a post alone takes two (docs/scaling.md)",
+    ))  # fmt: skip
+    context.add(figure(
         SECTION, "Redis commands per post, worker (with those inside scripts)", ours_trips.commands,
         "commands", baseline=noop_trips.commands, baseline_name="bare no-op task",
     ))  # fmt: skip
