@@ -93,6 +93,9 @@ def posts(
     return made
 
 
+# Messages share this many templates: the preview bounds the time one template may take over all
+# its posts (10 s), which a million posts of one template would pass.
+TEMPLATES = 10
 TEMPLATE = """\
 {%- set tips = [
   "check your passport, visa and work contract before you leave.",
@@ -151,15 +154,16 @@ def write_file(
     for number in range(messages):
         entries = schedules[number] if schedules is not None else default
         lines.append(
-            f"  tip{number}: {{template: tip, link: 'https://www.iom.int/', "
+            f"  tip{number}: {{template: tip{number % TEMPLATES}, link: 'https://www.iom.int/', "
             f"hashtags: [SafeMigration, GCM], schedule: {json.dumps(entries)}}}"
         )
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{slug}.yaml"
     path.write_text("\n".join(lines) + "\n")
-    folder = root / "templates" / "tip"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "en.j2").write_text(TEMPLATE)
+    for number in range(min(messages, TEMPLATES)):
+        folder = root / "templates" / f"tip{number}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "en.j2").write_text(TEMPLATE)
     return path
 
 

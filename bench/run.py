@@ -122,6 +122,18 @@ def save(
     )
 
 
+def merge(context: Context, sections: list[str], loads: list[str], took: float) -> None:
+    """Put the figures of sections run again into the last whole run (same machine)."""
+    run = json.loads(LAST_RUN.read_text())
+    again = {made.section for made in context.figures}
+    kept = [made for made in run["figures"] if made["section"] not in again]
+    run["figures"] = kept + [asdict(made) for made in context.figures]
+    run["notes"] += [f"run again ({', '.join(sections)}): {note}" for note in context.notes]
+    run["loads"] += [f"{load} (run again)" for load in loads]
+    run["took"] += took
+    LAST_RUN.write_text(json.dumps(run, indent=1))
+
+
 def report_again(output: Path) -> None:
     run = json.loads(LAST_RUN.read_text())
     figures = [Figure(**made) for made in run["figures"]]
@@ -143,6 +155,11 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument(
         "--report-only", action="store_true", help="BENCHMARKS.md again from the last run"
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: replace those sections' figures in the last run, and write the report",
     )
     arguments = parser.parse_args()
     if arguments.report_only:
@@ -178,9 +195,14 @@ def main() -> int:
         print(line)
     if not arguments.only:  # a whole run is the one the report keeps
         save(facts, context, loads, arguments.quick, took)
-    arguments.output.write_text(
-        markdown(facts, context.figures, context.notes, loads, arguments.quick, took)
-    )
+    elif arguments.merge:
+        merge(context, arguments.only, loads, took)
+    if arguments.only and arguments.merge:
+        report_again(arguments.output)
+    else:
+        arguments.output.write_text(
+            markdown(facts, context.figures, context.notes, loads, arguments.quick, took)
+        )
     print(f"\nwritten: {arguments.output}")
     return 1 if failed else 0
 
