@@ -3,7 +3,8 @@ BENCHMARKS.md.
 
     python bench/run.py                 the full run (about an hour on 2 cores; 1M posts)
     python bench/run.py --quick         a few minutes: smaller sizes, same figures
-    python bench/run.py --only apply    one section (delivery, apply, store, preview)
+    python bench/run.py --only apply    one section (delivery, apply, sqlite-apply, store,
+                                        preview)
     python bench/run.py --report-only   BENCHMARKS.md again from the last run's figures
                                         (bench/last-run.json) and bench/explained.md
 
@@ -32,6 +33,7 @@ from bench.harness import ROOT, Context, Figure, load_average, machine
 SECTIONS = {
     "delivery": "bench.delivery",  # Celery + Redis, and campaign run (bench/embedded.py)
     "apply": "bench.apply",
+    "sqlite-apply": "bench.sqlite_apply",
     "store": "bench.store",
     "preview": "bench.preview",
 }
@@ -68,7 +70,8 @@ def markdown(
         "Issue 13's figures, each with its baseline measured in the same run, produced by "
         f"`python bench/run.py{' --quick' if quick else ''}` ({took / 60:.0f} min). Ratios are "
         "what the targets speak of: absolute rates move with the machine and whatever else runs "
-        "on it. What each figure measures and where the time goes: docs/scaling.md.",
+        "on it. How to read them and where the time goes: below the figures; what they mean for "
+        "growth: docs/scaling.md.",
         "",
         "## Machine",
         "",
