@@ -65,6 +65,32 @@ def test_posts_due_in_seconds_arrive_exactly_once_in_their_language_on_time(
     assert min(lateness) >= 0.0
 
 
+def test_posts_due_together_go_a_few_per_task_and_out_once_each(
+    shared_worker: Worker,
+    shared_settings: Settings,
+    delivery_store: Store,
+    mastodon_server: FakeMastodon,
+    start_scheduler: Callable[..., RunningScheduler],
+) -> None:
+    # Given 30 posts all due when applied, and a scheduler that hands out up to 5 per task
+    campaign = make_campaign(api_url=mastodon_server.url)
+    posts = posts_at(campaign, datetime.now(UTC) - timedelta(seconds=40), 30, 1.0)
+    scheduler = start_scheduler(shared_settings.model_copy(update={"publish_batch": 5}),
+                                batched=True)  # fmt: skip
+
+    # When the campaign is applied
+    diff.apply(delivery_store, campaign, posts)
+    eventually(all_in(delivery_store, posts, State.SENT), 30, "every post sent")
+
+    # Then they went to the worker in tasks of several posts, and each is on the server once
+    assert sorted(scheduler.handed) == sorted(p.id for p in posts)
+    assert max(len(batch) for batch in scheduler.batches) > 1
+    assert all(len(batch) <= 5 for batch in scheduler.batches)
+    assert sorted(s.idempotency_key or "" for s in mastodon_server.statuses) == sorted(
+        p.id for p in posts
+    )
+
+
 def test_pause_stops_posting_within_one_tick_and_resume_sends_the_rest(
     shared_worker: Worker,
     shared_settings: Settings,

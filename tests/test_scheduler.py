@@ -16,7 +16,7 @@ from redis.retry import Retry
 from campaign.errors import StoreError
 from tests.fixtures.plans import make_campaign, make_post, posts_at
 from workers import diff
-from workers.scheduler import Scheduler
+from workers.scheduler import Scheduler, batches
 from workers.settings import Settings
 from workers.store import State, Store
 from workers.store.redis import RedisStore
@@ -189,3 +189,27 @@ def test_a_heartbeat_that_cannot_be_written_is_a_warning_not_a_stop(
     run_one_pass(tmp_path / "missing" / "scheduler.alive")
 
     assert "cannot touch the heartbeat file" in caplog.text
+
+
+def test_posts_due_together_are_handed_out_a_few_per_task_over_several_tasks(
+    store: Store,
+) -> None:
+    # Given twenty posts due, and a queue that takes several posts per task
+    campaign = make_campaign()
+    posts = posts_at(campaign, NOW - timedelta(seconds=30), 20, 1.0)
+    diff.apply(store, campaign, posts)
+    groups: list[list[str]] = []
+    settings = SETTINGS.model_copy(update={"scheduler_batch": 100, "publish_batch": 3})
+
+    # When a scheduler passes
+    Scheduler(store, Queue(), settings, clock=NOW.timestamp, send_many=groups.append).run_once()
+
+    # Then each post is handed out once, at most three per task, over at least eight tasks
+    assert sorted(i for group in groups for i in group) == sorted(p.id for p in posts)
+    assert max(len(group) for group in groups) <= 3
+    assert len(groups) >= 8
+
+
+def test_batches_spread_a_few_posts_over_one_task_each() -> None:
+    assert batches(["a", "b", "c"], 10) == [["a"], ["b"], ["c"]]
+    assert [len(group) for group in batches([str(n) for n in range(100)], 10)] == [10] * 10

@@ -11,7 +11,6 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry as RedisRetry
-from redis.typing import EncodableT, FieldT
 
 from campaign.errors import ConfigurationError, StoreError, UnsafeStoreError
 from tests.fixtures.plans import make_campaign, make_post, posts_at
@@ -30,6 +29,7 @@ from workers.store import (
     Verdict,
 )
 from workers.store.redis import RedisStore, client_for
+from workers.store.redis_rows import decode_row, encode_row
 from workers.transitions import Row
 
 NOW = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
@@ -75,28 +75,30 @@ def test_every_key_is_under_the_prefix(redis_store: RedisStore, redis_client: re
 
 
 def test_bytes_per_stored_post(redis_store: RedisStore, redis_client: redis.Redis) -> None:
+    # Given 4,000 posts a month ahead with a 96-byte text (bench/apply.py measures a million)
     campaign = make_campaign()
     text = (
         "Жаз келди! Spring is here: plant a tree this weekend. https://example.org/spring #spring"
     )
     posts = [
         make_post(campaign, p.scheduled_at, locale=p.locale, text=text)
-        for p in posts_at(campaign, NOW, 200, 60)
+        for p in posts_at(campaign, NOW + timedelta(days=30), 4000, 60)
     ]
+    before = int(redis_client.info("memory")["used_memory"])
+
+    # When they are applied
     diff.apply(redis_store, campaign, posts)
 
-    def usage(key: str) -> int:
-        return int(redis_client.memory_usage(key, samples=0) or 0)
-
-    ledger = usage(f"test:post:{posts[0].id}")
-    body = usage(f"test:text:{posts[0].id}")
-    shared = (usage("test:schedule") + usage("test:c:spring:posts")) / len(posts)
-    print(
-        f"\nbytes per stored post: ledger hash {ledger} + text {body} ({len(text.encode())} "
-        f"bytes of text) + schedule and campaign set {shared:.0f} = {ledger + body + shared:.0f}"
+    # Then each costs its text and less than 300 bytes more (allocator size classes included):
+    # its row in a bucket hash (no key of its own), and an entry of its day's list
+    per_post = (int(redis_client.info("memory")["used_memory"]) - before) / len(posts)
+    print(f"\nbytes per stored post: {per_post:.0f} ({len(text.encode())} bytes of text)")
+    assert per_post < len(text.encode()) + 300
+    assert redis_client.type(f"test:p:{posts[0].id[:2]}") == "hash"
+    assert (
+        redis_client.type(f"test:c:spring:l:{int(posts[-1].scheduled_at.timestamp()) // 86400}")
+        == "list"
     )
-    assert redis_client.object("encoding", f"test:post:{posts[0].id}") == "listpack"
-    assert ledger + body + shared < 650
 
 
 # --- the Lua scripts agree with workers.transitions ---------------------------------------------
@@ -109,33 +111,35 @@ def _given(client: redis.Redis, row: Row, *, paused: bool = False, limit: int = 
     """Write `row` as the ledger of one post of campaign "spring" (max_lateness 600 s)."""
     given = client.pipeline(transaction=False)
     given.flushdb()
-    fields: dict[FieldT, EncodableT] = {
-        "c": "spring", "m": "hello", "a": "all", "ch": "social", "loc": "ky",
-        "at": row.scheduled_at, "st": str(row.state), "n": row.attempt, "tr": row.tries,
-        "fin": row.finished,
+    fields: dict[str, object] = {
+        "s": str(row.state), "c": "spring", "m": "hello", "a": "all", "ch": "social", "l": "ky",
+        "at": row.scheduled_at,
     }  # fmt: skip
     for name, value in (
+        ("d", row.due if row.state is State.SCHEDULED and row.due != row.scheduled_at else None),
+        ("n", row.attempt or None),
+        ("tr", row.tries or None),
+        ("f", row.finished or None),
         ("t1", row.first_try),
-        ("lease", row.lease_until),
-        ("own", row.owner),
-        ("err", row.error),
-        ("ek", row.error_kind),
+        ("le", row.lease_until),
+        ("o", row.owner),
+        ("e", row.error),
+        ("k", row.error_kind),
         ("rt", row.retried_at),
+        ("u", 1 if row.maybe_sent else None),
     ):
         if value is not None:
             fields[name] = value
-    if row.maybe_sent:
-        fields["u"] = "1"
-    given.hset(f"test:post:{POST}", mapping=fields)
-    given.set(f"test:text:{POST}", "Салам")
+    given.hset(f"test:p:{POST[:2]}", POST, encode_row(fields, "Салам"))
     given.hset("test:c:spring", mapping={"title": "Spring", "late": "600"})
     given.sadd("test:campaigns", "spring")
     bucket = f"{'acct' if limit else ''}\x1f{limit}\x1f60"
-    given.hset("test:c:spring:routes", "social", f"mastodon\x1f{bucket}")
+    given.hset("test:c:spring:routes", "social", f"mastodon\x1f{bucket}\x1fv1")
     if limit:
         given.hset("test:bucket:acct", mapping={"tokens": "0", "ts": str(T)})
     if row.state is State.SCHEDULED:
-        given.zadd("test:schedule", {POST: row.due})
+        given.zadd("test:c:spring:due", {POST: row.due})
+        given.zadd("test:due", {"spring": row.due})
     if row.deadline is not None:
         given.zadd("test:inflight", {POST: row.deadline})
     if paused:
@@ -145,28 +149,30 @@ def _given(client: redis.Redis, row: Row, *, paused: bool = False, limit: int = 
 
 def _found(client: redis.Redis) -> Row:
     """The row as Redis holds it after a script ran."""
-    raw = {str(k): str(v) for k, v in client.hgetall(f"test:post:{POST}").items()}
-    due = client.zscore("test:schedule", POST)
+    raw = client.hget(f"test:p:{POST[:2]}", POST)
+    assert raw is not None
+    fields, _ = decode_row(str(raw))
     deadline = client.zscore("test:inflight", POST)
 
     def number(name: str) -> float | None:
-        return float(raw[name]) if raw.get(name) else None
+        value = fields.get(name)
+        return float(value) if value is not None else None
 
     return Row(
-        state=State(raw["st"]),
-        scheduled_at=float(raw["at"]),
+        state=State(fields["s"]),
+        scheduled_at=float(fields["at"]),
         retried_at=number("rt"),
-        due=due if due is not None else 0.0,
+        due=float(fields.get("d", fields["at"])) if fields["s"] == "scheduled" else 0.0,
         deadline=deadline,
-        lease_until=number("lease"),
-        attempt=int(raw.get("n", 0)),
-        tries=int(raw.get("tr", 0)),
+        lease_until=number("le"),
+        attempt=int(fields.get("n", 0)),
+        tries=int(fields.get("tr", 0)),
         first_try=number("t1"),
-        maybe_sent=raw.get("u") == "1",
-        owner=raw.get("own"),
-        finished=int(raw.get("fin", 0)),
-        error=raw.get("err"),
-        error_kind=raw.get("ek"),
+        maybe_sent=fields.get("u") == 1,
+        owner=fields.get("o"),
+        finished=int(fields.get("f", 0)),
+        error=fields.get("e"),
+        error_kind=fields.get("k"),
     )
 
 

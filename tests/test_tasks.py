@@ -51,7 +51,7 @@ SHOWN_AS = {
 
 def shown_as(result: str) -> str:
     try:
-        report("p1", result)
+        report([("p1", result)])
     except PostNotPublished:
         return "FAILURE"
     except Retry as retry:
@@ -76,7 +76,17 @@ def test_a_failed_post_names_the_command_that_shows_why() -> None:
     with pytest.raises(
         PostNotPublished, match=r"post p1 is failed: see `campaign status --post p1`"
     ):
-        report("p1", "failed")
+        report([("p1", "failed")])
+
+
+def test_a_task_of_several_posts_fails_when_one_of_them_failed() -> None:
+    # Given a task whose second post ended unknown and whose third is to be retried
+    results = [("p1", "sent"), ("p2", "unknown"), ("p3", "retry")]
+
+    # Then Flower shows it failed, naming the post a person must look at
+    with pytest.raises(PostNotPublished, match=r"post p2 is unknown: see"):
+        report(results)
+    assert report([("p1", "sent"), ("p2", "busy")]) == "sent, busy"
 
 
 class FlowerView:

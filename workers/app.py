@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> DeliveryApp:
     return app
 
 
-def send_publish(app: Celery, post_id: str, **options: Any) -> None:
-    """Hand one post to the queue (never with an ETA: the store holds the schedule)."""
+def send_publish(app: Celery, post_id: str | list[str], **options: Any) -> None:
+    """Hand one post, or a few published one after another, to the queue (never with an ETA:
+    the store holds the schedule)."""
     app.send_task(PUBLISH_TASK, args=[post_id], queue=app.conf.task_default_queue, **options)

@@ -80,8 +80,6 @@ def compute(
     now = time.time() if now is None else now
     slug = campaign.campaign
     _check_publishable(campaign, posts)
-    stored = {post.id: post for post in store.posts(slug)}
-    texts = _texts(store, list(stored), progress)
     channels = delivered_channels(campaign, base)
     record = store.campaign(slug)
     zones = dict(record.zones) if record else {}
@@ -89,29 +87,19 @@ def compute(
     diff = PlanDiff(
         slug, settings_changed=_settings_changed(store, campaign, channels, bool(posts))
     )
-
-    planned = {post.id: post for post in posts}
-    for post in posts:
-        old = stored.get(post.id)
-        if old is None or old.state is State.CANCELLED:
-            if old is not None and post.scheduled_at.timestamp() <= now:
-                diff.kept.append(_line(post, "keep", "cancelled: its time has passed"))
-            else:
-                diff.add.append(_line(post, "add"))
-            continue
-        old_text = texts.get(post.id)
-        differences = _differences(old, old_text, post)
-        if not differences:
-            continue
-        detail = ", ".join(differences)
-        text = (old_text, post.text) if "text" in differences else (None, None)
-        if transitions.can_change(old.state):
-            diff.change.append(_line(post, "change", detail, *text))
-        else:
-            diff.kept.append(_line(post, "keep", f"{old.state}: {detail}", *text))
-    for old in sorted(stored.values(), key=lambda p: (p.scheduled_at, p.id)):
-        if old.id in planned:
-            continue
+    # The plan's posts that are stored, a chunk at a time (so a million posts are compared
+    # without holding a million stored rows), then the stored posts a change could touch that
+    # the plan no longer has.
+    for start in range(0, len(posts), _CHUNK):
+        chunk = posts[start : start + _CHUNK]
+        stored = store.lookup([post.id for post in chunk], text=True)
+        for post in chunk:
+            _compare(diff, post, stored.get(post.id), now)
+        if progress:
+            progress(min(start + _CHUNK, len(posts)), len(posts))
+    planned = {post.id for post in posts}
+    active = (State.SCHEDULED, State.QUEUED, State.SENDING)
+    for old in store.posts(slug, states=active, besides=planned):
         zone = zones.get(old.audience, "UTC")
         if transitions.can_cancel(old.state):
             diff.cancel.append(
@@ -125,6 +113,25 @@ def compute(
                 )
             )  # fmt: skip
     return diff
+
+
+def _compare(diff: PlanDiff, post: Post, old: StoredPost | None, now: float) -> None:
+    """Add to `diff` what applying `post` over `old` (its stored entry) does."""
+    if old is None or old.state is State.CANCELLED:
+        if old is not None and post.scheduled_at.timestamp() <= now:
+            diff.kept.append(_line(post, "keep", "cancelled: its time has passed"))
+        else:
+            diff.add.append(_line(post, "add"))
+        return
+    differences = _differences(old, old.text, post)
+    if not differences:
+        return
+    detail = ", ".join(differences)
+    text = (old.text, post.text) if "text" in differences else (None, None)
+    if transitions.can_change(old.state):
+        diff.change.append(_line(post, "change", detail, *text))
+    else:
+        diff.kept.append(_line(post, "keep", f"{old.state}: {detail}", *text))
 
 
 def apply(
@@ -225,15 +232,6 @@ def _settings_changed(
     if record.cancelled is not None:
         changed.append(f"cancelled ({record.cancelled}) -> applied again")
     return changed
-
-
-def _texts(store: Store, ids: list[str], progress: Progress | None) -> dict[str, str]:
-    texts: dict[str, str] = {}
-    for start in range(0, len(ids), _CHUNK):
-        texts.update(store.texts(ids[start : start + _CHUNK]))
-        if progress:
-            progress(min(start + _CHUNK, len(ids)), len(ids))
-    return texts
 
 
 def _check_publishable(campaign: Campaign, posts: Sequence[Post]) -> None:

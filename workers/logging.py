@@ -33,26 +33,37 @@ _PATTERNS = (
     re.compile(r"(?i)([?&](?:access_token|token|api_key|apikey|password|secret)=)[^&\s\"']+"),
 )
 _secrets: set[str] = set()
+_short: tuple[str, ...] = ()  # secrets shorter than FRAGMENT, longest first
 _fragments: frozenset[str] = frozenset()
 _secrets_lock = threading.Lock()
+# Set on a record once redacted: the filter and the formatters do not redo the work.
+_REDACTED = "_campaign_redacted"
 
 
 def redact(secret: str | None) -> None:
     """Mask `secret`, and any long enough run of its characters, in every log line from now on."""
-    global _fragments
+    global _fragments, _short
     if not secret or len(secret) < 4:
         return
     with _secrets_lock:
         if secret in _secrets:
             return
         _secrets.add(secret)
+        if len(secret) < FRAGMENT:
+            _short = tuple(sorted((*_short, secret), key=len, reverse=True))
+            return
         parts = {secret[i : i + FRAGMENT] for i in range(len(secret) - FRAGMENT + 1)}
         _fragments = _fragments | parts
 
 
 def scrub(text: str) -> str:
-    """`text` with every known secret, every fragment of one, and token-shaped values masked."""
-    for secret in sorted(_secrets, key=len, reverse=True):
+    """`text` with every known secret, every fragment of one, and token-shaped values masked.
+
+    A secret of FRAGMENT characters or more is covered by its fragments (the whole of it is one
+    run of them), so only shorter ones are looked for whole: the cost of a line does not grow
+    with the number of secrets a worker resolved.
+    """
+    for secret in _short:
         text = text.replace(secret, MASK)
     fragments = _fragments
     if fragments and len(text) >= FRAGMENT:
@@ -85,7 +96,10 @@ def _mask_fragments(text: str, fragments: frozenset[str]) -> str:
 
 
 def redact_record(record: logging.LogRecord) -> logging.LogRecord:
-    """Rewrite `record` so that nothing in it holds a secret: message, arguments, exception."""
+    """Rewrite `record` so that nothing in it holds a secret: message, arguments, exception
+    (once: a record already redacted is left as it is)."""
+    if getattr(record, _REDACTED, False):
+        return record
     try:
         message = record.getMessage()
     except Exception:  # bad arguments: keep what can be shown, without formatting it
@@ -100,10 +114,17 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
         record.stack_info = scrub(record.stack_info)
     fields = getattr(record, "fields", None)
     if isinstance(fields, dict):
-        record.fields = {
-            key: scrub(value) if isinstance(value, str) else value for key, value in fields.items()
-        }
+        record.fields = {key: _scrubbed(value) for key, value in fields.items()}
+    setattr(record, _REDACTED, True)
     return record
+
+
+def _scrubbed(value: Any) -> Any:
+    """A field's value as a log line may show it: numbers as they are, anything else as
+    redacted text."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return scrub(value if isinstance(value, str) else str(value))
 
 
 class RedactingFilter(logging.Filter):
@@ -118,7 +139,9 @@ class RedactingFormatter(logging.Formatter):
     """Plain text lines, with secrets masked."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record))
+        line = super().format(record)
+        # A record redacted when it was made holds no secret; any other is redacted here.
+        return line if getattr(record, _REDACTED, False) else scrub(line)
 
 
 class JsonFormatter(logging.Formatter):
@@ -136,7 +159,8 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
             entry["exception"] = record.exc_text
-        return scrub(json.dumps(entry, ensure_ascii=False, default=str))
+        line = json.dumps(entry, ensure_ascii=False, default=str)
+        return line if getattr(record, _REDACTED, False) else scrub(line)
 
 
 def configure(*, json_lines: bool, level: str = "INFO", path: Path | None = None) -> None:

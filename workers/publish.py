@@ -24,13 +24,12 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 
-from campaign.definition import Channel
 from campaign.errors import (
     AlreadyPublished,
     AuthRejected,
@@ -41,6 +40,7 @@ from campaign.errors import (
     RateLimited,
     TransientPublishError,
 )
+from workers.clients import Clients
 from workers.logging import scrub, state_change
 from workers.middleware import Middleware
 from workers.platforms.base import (
@@ -60,6 +60,7 @@ from workers.store import (
     Claim,
     Defer,
     Failed,
+    Finish,
     Outcome,
     ResendPolicy,
     Retry,
@@ -87,14 +88,12 @@ class Publisher:
     clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
     client_factory: ClientFactory = client_for
-    # (campaign, channel) -> (the channel's settings, its secrets, its client), reused by posts
-    _clients: dict[tuple[str, str], tuple[Channel, dict[str, str], PlatformClient]] = field(
-        default_factory=dict, repr=False
-    )
 
     def __post_init__(self) -> None:
         if self.environ is None:
             self.environ = Environment(self.settings.env_file)
+        timeouts = Timeouts(self.settings.connect_timeout, self.settings.read_timeout)
+        self._clients = Clients(self.store, self.environ, self.client_factory, timeouts, self.clock)
 
     @cached_property
     def resend(self) -> ResendPolicy:
@@ -109,56 +108,67 @@ class Publisher:
         timeout); a fresh one is made when not given. Never reuse one across executions: a
         redelivered task must not inherit a claim whose request may already be out.
         """
-        with _uninterrupted():
-            claim = self.store.claim(
-                post_id,
-                self.clock(),
-                owner=owner or uuid.uuid4().hex,
-                lease=self.settings.lease,
-                resend=self.resend,
-            )
-            _log_claim(claim)
-        if not claim.publish:
-            return str(claim.verdict)
-        try:
-            client = self._client(claim.campaign, claim.channel)
-        except ConfigurationError as exc:
-            return self._finish(claim, Failed(str(exc), kind="config"))
-        return self._send(client, claim)
+        done, _ = self.publish_many([post_id], owner=owner)
+        return done[0][1]
+
+    def publish_many(
+        self,
+        post_ids: Iterable[str],
+        *,
+        owner: str | None = None,
+        deadline: float | None = None,
+    ) -> tuple[list[tuple[str, str]], list[str]]:
+        """Publish posts one after another: (post id, what happened) for each one started, and
+        the ids not started because `deadline` (time.monotonic) was too near for one more.
+
+        Between two posts, the outcome of one and the claim of the next are one store step.
+        Each claim has its own owner (`owner`, when given, is the first one's).
+        """
+        done: list[tuple[str, str]] = []
+        pending: tuple[Claim, Outcome] | None = None
+        worst = self.settings.connect_timeout + self.settings.read_timeout + 1.0
+        ids = iter(post_ids)
+        for post_id in ids:
+            started = bool(done) or pending is not None
+            if deadline is not None and started and time.monotonic() + worst > deadline:
+                rest = [post_id, *ids]
+                if pending is not None:
+                    done.append(self._finish(*pending))
+                return done, rest
+            token, owner = owner or uuid.uuid4().hex, None
+            with _uninterrupted():
+                if pending is None:
+                    claim = self.store.claim(
+                        post_id, self.clock(), owner=token, lease=self.settings.lease,
+                        resend=self.resend,
+                    )  # fmt: skip
+                else:
+                    previous, outcome = pending
+                    finished, claim = self.store.finish_and_claim(
+                        previous.post_id, previous.attempt, self.clock(), outcome, post_id,
+                        owner=token, lease=self.settings.lease, resend=self.resend,
+                    )  # fmt: skip
+                    done.append((previous.post_id, _finished(previous, outcome, finished)))
+                _log_claim(claim)
+            pending = None
+            if not claim.publish:
+                done.append((post_id, str(claim.verdict)))
+                continue
+            pending = (claim, self._attempt(claim))
+        if pending is not None:
+            done.append(self._finish(*pending))
+        return done, []
 
     def close(self) -> None:
         """Close every cached client."""
-        for _, _, client in self._clients.values():
-            client.close()
-        self._clients.clear()
+        self._clients.close()
 
-    def _client(self, campaign: str, channel_name: str) -> PlatformClient:
-        """The channel's client, reused while its settings and its secret stay the same."""
-        route = self.store.route(campaign, channel_name)
-        if route is None:
-            raise ConfigurationError(
-                f"campaign {campaign!r} has no stored channel {channel_name!r}"
-            )
-        channel = route.settings
-        assert self.environ is not None
-        secrets = secrets_for(channel, self.environ())
-        cached = self._clients.get((campaign, channel_name))
-        if cached is not None and cached[0] == channel and cached[1] == secrets:
-            return cached[2]
-        if cached is not None:
-            cached[2].close()
-        context = ClientContext(
-            channel=channel,
-            secrets=secrets,
-            credentials=self.store,
-            timeouts=Timeouts(self.settings.connect_timeout, self.settings.read_timeout),
-            clock=self.clock,
-        )
-        client = self.client_factory(context)
-        self._clients[(campaign, channel_name)] = (channel, secrets, client)
-        return client
-
-    def _send(self, client: PlatformClient, claim: Claim) -> str:
+    def _attempt(self, claim: Claim) -> Outcome:
+        """Publish a claimed post through its channel's client: the attempt's outcome."""
+        try:
+            client = self._clients.for_claim(claim)
+        except ConfigurationError as exc:
+            return Failed(str(exc), kind="config")
         assert claim.scheduled_at is not None
         post = Outgoing(
             post_id=claim.post_id,
@@ -171,30 +181,26 @@ class Publisher:
         )
         for middleware in self.middleware:
             middleware.before_publish(post)
-        outcome: Outcome
         try:
             published = client.publish(post)
         except AlreadyPublished as exc:
-            outcome = self._reconcile(client, post, claim, str(exc))
+            return self._reconcile(client, post, claim, str(exc))
         except RateLimited as exc:
-            outcome = Defer(str(exc), self._retry_due(claim.tries, exc.retry_at, rate_limited=True))
+            return Defer(str(exc), self._retry_due(claim.tries, exc.retry_at, rate_limited=True))
         except TransientPublishError as exc:
-            outcome = self._again(claim, str(exc), exc.retry_at, maybe_sent=False)
+            return self._again(claim, str(exc), exc.retry_at, maybe_sent=False)
         except OutcomeUnknown as exc:
             if self.resend.get(client.channel.platform) is None:
-                outcome = Unknown(str(exc))
-            else:
-                outcome = self._again(claim, str(exc), None, maybe_sent=True)
+                return Unknown(str(exc))
+            return self._again(claim, str(exc), None, maybe_sent=True)
         except AuthRejected as exc:
-            outcome = Failed(str(exc), kind="auth")
+            return Failed(str(exc), kind="auth")
         except PermanentPublishError as exc:
-            outcome = Failed(str(exc))
-        else:
-            for middleware in reversed(self.middleware):
-                middleware.after_publish(post, published)
-            url = scrub(published.url) if published.url else None
-            outcome = Sent(published.remote_id, url)
-        return self._finish(claim, outcome)
+            return Failed(str(exc))
+        for middleware in reversed(self.middleware):
+            middleware.after_publish(post, published)
+        url = scrub(published.url) if published.url else None
+        return Sent(published.remote_id, url)
 
     def _reconcile(
         self, client: PlatformClient, post: Outgoing, claim: Claim, error: str
@@ -213,18 +219,10 @@ class Publisher:
             return Unknown(ALREADY_OUT)
         return Sent(found.remote_id, scrub(found.url) if found.url else None)
 
-    def _finish(self, claim: Claim, outcome: Outcome) -> str:
+    def _finish(self, claim: Claim, outcome: Outcome) -> tuple[str, str]:
         with _uninterrupted():
-            done = self.store.finish(claim.post_id, claim.attempt, self.clock(), outcome)
-            if done.recorded and not done.repeated and done.state is not None:
-                _log_finish(claim, done.state, outcome, done.reason)
-        if not done.recorded:
-            return "stale"
-        if isinstance(outcome, Defer):
-            return "rate-limited"
-        if isinstance(outcome, Retry):
-            return "retry"
-        return str(done.state)
+            finished = self.store.finish(claim.post_id, claim.attempt, self.clock(), outcome)
+            return claim.post_id, _finished(claim, outcome, finished)
 
     def _again(
         self, claim: Claim, error: str, retry_at: datetime | None, *, maybe_sent: bool
@@ -264,6 +262,19 @@ def _uninterrupted() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _finished(claim: Claim, outcome: Outcome, done: Finish) -> str:
+    """Log what recording an outcome did; what happened, for the logs."""
+    if done.recorded and not done.repeated and done.state is not None:
+        _log_finish(claim, done.state, outcome, done.reason)
+    if not done.recorded:
+        return "stale"
+    if isinstance(outcome, Defer):
+        return "rate-limited"
+    if isinstance(outcome, Retry):
+        return "retry"
+    return str(done.state)
 
 
 def _log_claim(claim: Claim) -> None:

@@ -11,6 +11,10 @@ Between passes the scheduler sleeps until the next post is due, at most one tick
 early when `apply` or `resume` changes the schedule. With `scheduler_heartbeat` set, it touches
 that file after every pass that reached the store, so a healthcheck can tell a live loop by
 the file's age.
+
+When many posts are due at once and the queue takes several posts per task (`send_many`), a
+pass hands them out a few per task (at most `publish_batch`, spread over at least SPREAD tasks):
+a worker publishes them one after another, paying the queue's own cost per task once for all.
 """
 
 from __future__ import annotations
@@ -28,6 +32,16 @@ from workers.store import State, Store
 log = logging.getLogger(__name__)
 
 Send = Callable[[str], None]
+SendMany = Callable[[list[str]], None]
+# Posts handed out together go to at least this many tasks (as long as there are posts), so
+# that a burst keeps this many workers busy even when each task could take more.
+SPREAD = 8
+
+
+def batches(post_ids: list[str], size: int) -> list[list[str]]:
+    """`post_ids` in groups of at most `size`, at least SPREAD groups, as even as can be."""
+    count = max(-(-len(post_ids) // size), min(len(post_ids), SPREAD))
+    return [post_ids[number::count] for number in range(count) if post_ids[number::count]]
 
 
 class Scheduler:
@@ -40,9 +54,11 @@ class Scheduler:
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
+        send_many: SendMany | None = None,
     ) -> None:
         self.store = store
         self.send = send
+        self.send_many = send_many
         self.settings = settings
         self.clock = clock
         self._heartbeat_failed = False
@@ -59,20 +75,30 @@ class Scheduler:
         )
         for post in moved:
             state_change(post.id, post.channel, post.state, reason=post.reason)
-            if post.state is State.QUEUED:
-                self._send(post.id)
+        self._hand([post.id for post in moved if post.state is State.QUEUED])
         lost = self.store.reclaim(
             now, batch=settings.scheduler_batch, requeue_after=settings.requeue_after
         )
         for post in lost:
             log.warning("post=%s channel=%s was %s too long; handing it out again",
                         post.id, post.channel, post.state)  # fmt: skip
-            self._send(post.id)
+        self._hand([post.id for post in lost])
         if len(moved) >= settings.scheduler_batch or len(lost) >= settings.scheduler_batch:
             return 0.0  # more is due right now
         wake_at = self.store.next_wakeup()
         until = (now + settings.scheduler_tick if wake_at is None else wake_at) - self.clock()
         return max(0.0, min(settings.scheduler_tick, until))
+
+    def _hand(self, post_ids: list[str]) -> None:
+        if self.send_many is None or len(post_ids) <= 1:
+            for post_id in post_ids:
+                self._send(post_id)
+            return
+        for group in batches(post_ids, self.settings.publish_batch):
+            try:
+                self.send_many(group)
+            except Exception:  # the broker may be down; the posts stay queued, sent again
+                log.exception("posts %s could not be handed to the queue; will retry", group)
 
     def _send(self, post_id: str) -> None:
         try:

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     scheduler_batch: int = Field(default=100, gt=0)
     # A file the scheduler touches after every pass, for a healthcheck to read its age.
     scheduler_heartbeat: Path | None = None
+    # Posts a scheduler hands to one publish task when many are due at once: a worker
+    # publishes them one after another, paying Celery's own cost per task once for all of them
+    # (1: one task per post).
+    publish_batch: int = Field(default=10, gt=0)
 
     # Let channels that cannot resend safely (webhook, Telegram) post through a store whose
     # machine can lose the last claims in a crash (Redis without appendfsync always): such a

@@ -53,32 +53,24 @@ def lateness(post: StoredPost) -> float:
 def campaign_status(store: Store, campaign: str, *, every: bool = False) -> CampaignStatus | None:
     """The state of one stored campaign, or None when it is not stored.
 
-    With `every`, `sent` holds every post of the campaign (for a full listing), not the last.
+    Reads a bounded number of posts whatever the campaign's size (counts are kept, the next
+    posts, the problems and the last posts sent are indexed), except with `every`, when `sent`
+    holds every post of the campaign (for a full listing).
     """
     record = store.campaign(campaign)
     if record is None:
         return None
-    problems = store.posts(campaign, states=TROUBLE)
-    sent = store.posts(campaign, states=None if every else (State.SENT,))
-    if not every:
-        sent = sent[-RECENT:]
+    sent = store.posts(campaign) if every else store.recent(campaign, RECENT)[::-1]
     return CampaignStatus(
         record=record,
         paused_everywhere=store.paused_everywhere(),
         counts=store.counts(campaign),
         next_due=store.posts(campaign, states=(State.SCHEDULED, State.QUEUED), limit=NEXT),
-        problems=problems[:PROBLEMS],
+        problems=store.posts(campaign, states=TROUBLE, limit=PROBLEMS),
         sent=sent,
-        attention=_attention(problems),
+        attention=[
+            Attention(need.channel, NEEDS[need.kind], need.posts, need.error)
+            for need in store.needs(campaign)
+            if need.kind in NEEDS
+        ],
     )
-
-
-def _attention(problems: list[StoredPost]) -> list[Attention]:
-    found: dict[tuple[str, str], list[StoredPost]] = {}
-    for post in problems:
-        if post.state is State.FAILED and post.error_kind in NEEDS:
-            found.setdefault((post.channel, post.error_kind), []).append(post)
-    return [
-        Attention(channel, NEEDS[kind], len(posts), posts[-1].error or "")
-        for (channel, kind), posts in sorted(found.items())
-    ]

@@ -51,7 +51,12 @@ def run_scheduler(args: argparse.Namespace) -> int:
     app = create_app(settings)  # needs Redis: says so before anything else is opened
     store = open_store(settings)
     log.info("scheduler started: store %s, queue %s", store.describe(), settings.queue)
-    Scheduler(store, lambda post_id: send_publish(app, post_id), settings).run(stop)
+    Scheduler(
+        store,
+        lambda post_id: send_publish(app, post_id),
+        settings,
+        send_many=lambda post_ids: send_publish(app, post_ids),
+    ).run(stop)
     log.info("scheduler stopped")
     store.close()
     return 0

@@ -617,3 +617,101 @@ def test_eight_workers_refreshing_at_once_swap_one_credential(store: Store) -> N
 def test_a_route_without_a_limit_has_no_bucket() -> None:
     campaign = make_campaign(platform="outbox", api_url=None, credentials=None)  # type: ignore[arg-type]
     assert route_for(campaign.channels["social"]) == ChannelRoute(campaign.channels["social"])
+
+
+# --- what plan and status read -----------------------------------------------------------------
+
+
+def test_lookup_finds_the_stored_posts_among_ids_with_their_texts(store: Store) -> None:
+    campaign = make_campaign()
+    posts = posts_at(campaign, NOW, 3, 60)
+    diff.apply(store, campaign, posts[:2])
+
+    found = store.lookup([p.id for p in posts], text=True)
+    bare = store.lookup([posts[0].id])
+
+    assert sorted(found) == sorted(p.id for p in posts[:2])
+    assert found[posts[0].id].text == posts[0].text
+    assert found[posts[0].id].state is State.SCHEDULED
+    assert bare[posts[0].id].text is None
+
+
+def test_posts_besides_leaves_those_out(store: Store) -> None:
+    campaign = make_campaign()
+    posts = posts_at(campaign, NOW, 3, 60)
+    diff.apply(store, campaign, posts)
+
+    rest = store.posts("spring", states=(State.SCHEDULED,), besides={posts[1].id})
+
+    assert [p.id for p in rest] == [posts[0].id, posts[2].id]
+
+
+def test_recent_lists_the_last_posts_sent_newest_first(store: Store) -> None:
+    campaign = make_campaign()
+    posts = posts_at(campaign, NOW, 3, 60)
+    diff.apply(store, campaign, posts)
+    for number, post in enumerate(posts):
+        at = post.scheduled_at.timestamp()
+        store.hand_out_due(at, batch=10, requeue_after=60, hold=1)
+        claim = store.claim(post.id, at, owner="w", lease=60, resend=RESEND)
+        store.finish(post.id, claim.attempt, at + 1, Sent(str(number), f"https://x.test/{number}"))
+
+    recent = store.recent("spring", 2)
+
+    assert [p.id for p in recent] == [posts[2].id, posts[1].id]
+    assert recent[0].url == "https://x.test/2"
+
+
+def test_needs_counts_failures_a_person_must_act_on_by_channel(store: Store) -> None:
+    # Given two posts refused for their credentials and one failed otherwise
+    campaign = make_campaign()
+    posts = posts_at(campaign, NOW, 3, 0)
+    diff.apply(store, campaign, posts)
+    store.hand_out_due(T, batch=10, requeue_after=60, hold=1)
+    outcomes = [
+        Failed("401 revoked", kind="auth"),
+        Failed("403 scope"),
+        Failed("401 again", "auth"),
+    ]
+    for post, outcome in zip(posts, outcomes, strict=True):
+        store.finish(post.id, claimed(store, post).attempt, T + 1, outcome)
+
+    needs = store.needs("spring")
+
+    # Then the channel needs reconnecting for two posts; a retry takes them off the count
+    assert [(n.channel, n.kind, n.posts) for n in needs] == [("social", "auth", 2)]
+    assert needs[0].error in ("401 revoked", "401 again")
+    store.retry([posts[0].id, posts[2].id], T + 2, confirmed_not_out=False)
+    assert store.needs("spring") == []
+
+
+def test_finish_and_claim_records_one_post_and_claims_the_next_in_one_step(store: Store) -> None:
+    first, second = a_post(), a_post(locale="en")
+    apply(store, first, second)
+    store.hand_out_due(T, batch=10, requeue_after=60, hold=1)
+    claim = claimed(store, first)
+
+    done, following = store.finish_and_claim(
+        first.id, claim.attempt, T + 1, Sent("1", None), second.id, owner="w2", lease=60,
+        resend=RESEND,
+    )  # fmt: skip
+
+    assert (done.recorded, done.state) == (True, State.SENT)
+    assert (following.verdict, following.text) == (Verdict.CLAIMED, second.text)
+    assert states(store) == {first.id: State.SENT, second.id: State.SENDING}
+
+
+def test_a_claim_names_the_version_of_its_channel_settings(store: Store) -> None:
+    post = a_post()
+    apply(store, post)
+    queued(store, post)
+
+    first = claimed(store, post)
+    apply(store, post, rate_limit={"requests": 5, "per_seconds": 10})
+    store.finish(post.id, first.attempt, T, Retry("503", T))
+    store.hand_out_due(T, batch=1, requeue_after=60, hold=1)
+    second = claimed(store, post, T + 1, owner="w2")
+
+    assert first.channel_version
+    assert second.channel_version
+    assert first.channel_version != second.channel_version

@@ -32,6 +32,7 @@ from workers.store.records import (
     Failed,
     Finish,
     Moved,
+    Need,
     NewPost,
     Outcome,
     PlanChange,
@@ -61,6 +62,7 @@ __all__ = [
     "Failed",
     "Finish",
     "Moved",
+    "Need",
     "NewPost",
     "Outcome",
     "PlanChange",
@@ -69,6 +71,7 @@ __all__ = [
     "Retry",
     "Scope",
     "Sent",
+    "StagedApply",
     "State",
     "Store",
     "StoredPost",
@@ -76,11 +79,65 @@ __all__ = [
     "Verdict",
     "Versioned",
     "open_store",
+    "run_staged",
 ]
 
 # How each platform may resend a post whose earlier attempt may have reached it, by platform
 # name; a platform missing from the map is never resent.
 ResendPolicy = Mapping[str, ResendRule]
+
+
+class StagedApply(Protocol):
+    """One apply of a change larger than a chunk, in steps; `run_staged` runs them all.
+
+        begin()          hold the campaign for this apply: nothing of it is handed out,
+                         claimed, cancelled or restored until the apply completes (or the hold
+                         expires, when the applier died before its commit)
+        stage(n)         check chunk n against the store and keep it aside; a Conflict ends the
+                         apply with nothing written
+        commit()         from here the change happens whole, whoever rolls it forward
+        roll_forward()   write the next chunk; True once every chunk is written and the
+                         campaign released
+
+    Every step holds the store for one chunk at most. A scheduler pass rolls forward an apply
+    whose applier died after its commit, and drops one that died before.
+    """
+
+    @property
+    def chunks(self) -> int: ...
+
+    def begin(self) -> None:
+        """Hold the campaign.
+
+        Raises:
+            StoreError: another process is applying the same campaign.
+        """
+        ...
+
+    def stage(self, number: int) -> Conflict | None: ...
+
+    def commit(self) -> Conflict | None: ...
+
+    def roll_forward(self) -> bool: ...
+
+
+def run_staged(steps: StagedApply) -> Conflict | None:
+    """Every step of an apply in steps: a Conflict (nothing written), or None (all written).
+
+    Raises:
+        StoreError: another process is applying the same campaign, or the store failed.
+    """
+    steps.begin()
+    for number in range(steps.chunks):
+        conflict = steps.stage(number)
+        if conflict is not None:
+            return conflict
+    conflict = steps.commit()
+    if conflict is not None:
+        return conflict
+    while not steps.roll_forward():
+        pass
+    return None
 
 
 class Store(Protocol):
@@ -126,16 +183,36 @@ class Store(Protocol):
         states: Collection[State] | None = None,
         scope: Scope | None = None,
         limit: int | None = None,
+        besides: Collection[str] = (),
     ) -> list[StoredPost]:
-        """Ledger entries of a campaign, by scheduled time (then id), optionally filtered."""
+        """Ledger entries of a campaign, by scheduled time (then id), optionally filtered;
+        `besides` leaves those posts out (without reading them).
+
+        Posts that are scheduled, queued, sending, failed, unknown or missed are found in time
+        proportional to their number; listing sent or cancelled ones (or all) may read every
+        stored post.
+        """
         ...
 
     def post(self, post_id: str) -> StoredPost | None:
         """One ledger entry, or None."""
         ...
 
+    def lookup(self, post_ids: Sequence[str], *, text: bool = False) -> dict[str, StoredPost]:
+        """The ledger entries of the posts among `post_ids` that exist (each with its exact
+        text when `text`): what a plan is compared with, in time proportional to `post_ids`."""
+        ...
+
     def texts(self, post_ids: Sequence[str]) -> dict[str, str]:
         """The exact stored text of each post that exists."""
+        ...
+
+    def recent(self, campaign: str, limit: int) -> list[StoredPost]:
+        """The posts of a campaign sent last (at most `limit`, at most 100), newest first."""
+        ...
+
+    def needs(self, campaign: str) -> list[Need]:
+        """Channels whose posts failed until a person acts (reconnect, fix a setting)."""
         ...
 
     def counts(self, campaign: str) -> dict[State, int]:
@@ -150,7 +227,16 @@ class Store(Protocol):
 
     def apply(self, change: PlanChange, now: float) -> Conflict | None:
         """Write a plan change all or nothing; a Conflict (nothing written) when a post is not
-        in the state the change expects (see PlanChange)."""
+        in the state the change expects (see PlanChange). A change larger than one chunk is
+        applied in steps (`apply_in_steps`), none of which holds the store for long.
+
+        Raises:
+            StoreError: another process is applying the same campaign, or the store failed.
+        """
+        ...
+
+    def apply_in_steps(self, change: PlanChange, now: float) -> StagedApply:
+        """The steps `apply` takes for a change larger than one chunk (see StagedApply)."""
         ...
 
     def cancel(self, campaign: str, scope: Scope, reason: str, now: float) -> list[Moved]:
@@ -235,6 +321,22 @@ class Store(Protocol):
 
     def finish(self, post_id: str, attempt: int, now: float, outcome: Outcome) -> Finish:
         """Record what one attempt came to (see workers.transitions.finish)."""
+        ...
+
+    def finish_and_claim(
+        self,
+        post_id: str,
+        attempt: int,
+        now: float,
+        outcome: Outcome,
+        next_id: str,
+        *,
+        owner: str,
+        lease: float,
+        resend: ResendPolicy,
+    ) -> tuple[Finish, Claim]:
+        """`finish` one post's attempt, then `claim` the next post, in one step: what a worker
+        with more posts to publish does between two of them (one round trip, one commit)."""
         ...
 
     def take_token(self, bucket: str, capacity: int, per_seconds: float, now: float) -> float:

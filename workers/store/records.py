@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from campaign.definition import Channel
 
@@ -141,6 +142,9 @@ class Claim:
     retry_at: float | None = None  # THROTTLED: when the bucket has a token again
     state: str = ""  # SKIP: the state found
     reason: str | None = None  # UNKNOWN: why
+    # The version of the channel's stored settings: a worker keeps its client for the channel
+    # while it stays the same (empty: unknown, read the channel).
+    channel_version: str = ""
 
     @property
     def publish(self) -> bool:
@@ -261,11 +265,11 @@ class CampaignRecord:
     zones: dict[str, str] = field(default_factory=dict)  # audience -> IANA time zone
     paused: tuple[Scope, ...] = ()  # whole-campaign and part pauses
     cancelled: str | None = None  # the reason of the last `cancel` of the whole campaign
+    applying: bool = False  # an apply in steps holds it: nothing is handed out until complete
 
 
-@dataclass(frozen=True, slots=True)
-class StoredPost:
-    """One ledger entry, as read back."""
+class StoredPost(NamedTuple):
+    """One ledger entry, as read back (a named tuple: a plan reads a million of them)."""
 
     id: str
     campaign: str
@@ -284,6 +288,17 @@ class StoredPost:
     due: datetime | None = None  # the next hand-out of a scheduled post (a retry may move it)
     maybe_sent: bool = False
     error_kind: str | None = None  # failed posts: "auth" (reconnect), "config", or None
+    text: str | None = None  # the exact text, when asked for (Store.lookup(..., text=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """A channel whose posts failed until a person acts: `kind` says how (Failed.kind)."""
+
+    channel: str
+    kind: str
+    posts: int
+    error: str  # the last such failure
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,53 +1,57 @@
 """The Redis store: the `Store` protocol on one Redis, every step that moves a post one Lua script.
 
-Keys (all under the configurable prefix P):
+Keys (all under the configurable prefix P; lua/prelude.lua says what a row holds):
 
-    P schedule                  sorted set   post id -> due time; posts in `scheduled`
+    P p:<first 2 of id>         hash         post id -> its ledger row and exact text
+    P due                       sorted set   "slug SEP due ms" -> due time: instants with posts
+    P c:<slug>:due              sorted set   "due ms" -> due time: the campaign's instants
+    P c:<slug>:d:<due ms>       list         ids of the campaign's posts due then (stale kept
+                                             until read: the row is the truth)
     P inflight                  sorted set   post id -> deadline; posts `queued` or `sending`
-    P post:<id>                 hash         the ledger row (fields in lua/prelude.lua)
-    P text:<id>                 string       the exact text the preview showed
-    P h:<id>                    list         the post's history, one entry per state change
     P campaigns                 set          campaign slugs
-    P c:<slug>                  hash         title, late (max_lateness s), cancelled
-    P c:<slug>:posts            set          every post id the campaign has
+    P c:<slug>                  hash         title, late (max_lateness s), launched, zones,
+                                             cancelled
     P c:<slug>:counts           hash         state -> number of posts
+    P c:<slug>:problems         sorted set   id -> scheduled time: failed, unknown, missed
+    P c:<slug>:sent             list         the last 100 posts sent, newest first
+    P c:<slug>:needs            hash         "kind SEP channel" -> failed posts that need a person
     P c:<slug>:channels         hash         channel -> settings JSON
-    P c:<slug>:routes           hash         channel -> platform, bucket, capacity, per seconds
+    P c:<slug>:routes           hash         channel -> platform, bucket, capacity, per seconds,
+                                             version of its settings
+    P c:<slug>:hold, holds      hash, set    an apply in steps, a cancel or a restore going
+                                             through the campaign; the campaigns with one
+    P stage:<apply>:<n>         string       a staged chunk of an apply in steps
     P pauses:<slug> / pauses:*  set          paused scopes of one campaign / of every campaign
     P bucket:<name>             hash         a rate-limit token bucket
     P cred:<account>            hash         a shared credential and its version
     P wake                      list         pushed to wake sleeping schedulers
 
 Every script reads the rows it decides on and writes in one atomic step, mirroring
-`workers.transitions`. Calls that move posts are never retried blindly by the client: a claim
-is retried only with the same owner and an outcome only with the same attempt, which the
-scripts recognise as their own earlier success.
+`workers.transitions`, and touches a bounded number of posts, so that Redis serves everybody
+between two steps. Calls that move posts are never retried blindly: a claim is retried only
+with the same owner and an outcome only with the same attempt, which the scripts recognise as
+their own earlier success.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+import time
+import uuid
+from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
 from redis.commands.core import Script
-from redis.retry import Retry as RedisRetry
 
-from campaign.definition import Channel
 from campaign.errors import StoreError, StoreTimeout, UnsafeStoreError
 from workers.store import ResendPolicy
 from workers.store.records import (
-    CampaignRecord,
-    ChannelRoute,
     Claim,
     Conflict,
     Defer,
-    Event,
     Failed,
     Finish,
     Moved,
@@ -57,41 +61,67 @@ from workers.store.records import (
     Scope,
     Sent,
     State,
-    StoredPost,
     Unknown,
     Verdict,
     Versioned,
-    instant,
     moment,
 )
+from workers.store.redis_apply import RedisStagedApply, encoded, settings_of
+from workers.store.redis_reads import RedisReads
+from workers.store.redis_rows import (
+    CALL_TIMEOUT,
+    as_str,
+    client_for,
+    errors,
+    redact_url,
+    scope_key,
+)
+from workers.store.staging import CHUNK, HOLD, chunks
 
 log = logging.getLogger(__name__)
 
-SCRIPTS = (
-    "apply", "bucket", "cancel", "claim", "credential", "due", "finish", "reclaim", "restore",
-    "retry",
-)  # fmt: skip
-SEP = "\x1f"
+# Each script: the files it is made of, after the prelude.
+SCRIPTS: dict[str, tuple[str, ...]] = {
+    "apply": ("rows", "apply"),
+    "apply_begin": ("apply_begin",),
+    "apply_stage": ("rows", "apply_stage"),
+    "apply_commit": ("rows", "apply_commit"),
+    "apply_roll": ("rows", "apply_roll"),
+    "bucket": ("bucket",),
+    "cancel": ("walk", "cancel"),
+    "claim": ("post", "claim"),
+    "credential": ("credential",),
+    "due": ("due",),
+    "finish": ("post", "finish"),
+    "finish_claim": ("post", "finish_claim"),
+    "read": ("read",),
+    "reclaim": ("reclaim",),
+    "restore": ("walk", "restore"),
+    "retry": ("retry",),
+    "wakeup": ("wakeup",),
+}
 # Policies that never evict: anything else could silently drop a ledger entry.
 SAFE_POLICIES = frozenset({"noeviction"})
-# Seconds to wait for an answer: most calls touch a handful of keys; an apply writes many.
-CALL_TIMEOUT = 5.0
-APPLY_TIMEOUT = 300.0
-_FIELDS = (
-    "c", "m", "a", "ch", "loc", "at", "st", "tr", "ts", "sent", "rid", "url", "err", "u", "ek",
-)  # fmt: skip
+WINDOW = 2000  # entries of a campaign's due lists a cancel or restore looks at per step
+ROLL_BUDGET = 0.1  # seconds a scheduler pass spends rolling forward an abandoned apply
+__all__ = ["CALL_TIMEOUT", "RedisStore", "client_for", "redact_url"]
 
 
-class RedisStore:
-    """The `Store` protocol on one Redis (a single server: scripts compute post keys)."""
+class RedisStore(RedisReads):
+    """The `Store` protocol on one Redis (a single server: scripts compute post keys); its reads
+    are in redis_reads.py."""
 
-    def __init__(self, client: redis.Redis, prefix: str, *, url: str = "") -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str, *, url: str = "", chunk: int = CHUNK
+    ) -> None:
         self.redis = client
         self.prefix = prefix
+        self.chunk = chunk
         self._url = url
         prelude = _lua("prelude")
         self._scripts: dict[str, Script] = {
-            name: client.register_script(prelude + "\n" + _lua(name)) for name in SCRIPTS
+            name: client.register_script("\n".join([prelude, *map(_lua, parts)]))
+            for name, parts in SCRIPTS.items()
         }
 
     @classmethod
@@ -122,7 +152,7 @@ class RedisStore:
         return f"Redis {redact_url(self._url)}, keys under {self.prefix!r}"
 
     def claim_loss(self) -> str | None:
-        with _errors("reading its configuration"):
+        with errors("reading its configuration"):
             config = self.redis.config_get("appendonly")
             config.update(self.redis.config_get("appendfsync"))
         if config.get("appendonly") != "yes":
@@ -137,12 +167,14 @@ class RedisStore:
     def close(self) -> None:
         self.redis.close()
 
-    def key(self, *parts: str) -> str:
-        return self.prefix + ":".join(parts)
+    def run_script(self, name: str, what: str, *args: Any) -> Any:
+        """Run one of the scripts (ARGV[1] is always the prefix)."""
+        with errors(what):
+            return self._scripts[name](keys=[], args=[self.prefix, *args])
 
-    def _run(self, name: str, what: str, *args: Any, keys: Sequence[str] = ()) -> Any:
-        with _errors(what):
-            return self._scripts[name](keys=list(keys), args=[self.prefix, *args])
+    def _bucket_script(self, name: str, what: str, key: str, *args: Any) -> Any:
+        with errors(what):
+            return self._scripts[name](keys=[key], args=[self.prefix, *args])
 
     # --- safety ------------------------------------------------------------------------------
 
@@ -152,7 +184,7 @@ class RedisStore:
         Raises:
             UnsafeStoreError: `maxmemory-policy` is not `noeviction`.
         """
-        with _errors("reading its configuration"):
+        with errors("reading its configuration"):
             config = self.redis.config_get("maxmemory-policy")
             config.update(self.redis.config_get("appendonly"))
             config.update(self.redis.config_get("save"))
@@ -174,199 +206,103 @@ class RedisStore:
             ]
         return []
 
-    # --- catalog -----------------------------------------------------------------------------
-
-    def campaigns(self) -> list[CampaignRecord]:
-        with _errors("listing campaigns"):
-            slugs = sorted(_strs(self.redis.smembers(self.key("campaigns"))))
-        found = (self.campaign(slug) for slug in slugs)
-        return [record for record in found if record is not None]
-
-    def campaign(self, slug: str) -> CampaignRecord | None:
-        with _errors("reading a campaign"):
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hgetall(self.key("c", slug))
-            pipe.smembers(self.key("pauses", slug))
-            info, pauses = pipe.execute()
-        if not info:
-            return None
-        return CampaignRecord(
-            slug,
-            info.get("title", ""),
-            float(info.get("late", 0)),
-            instant(float(info.get("launched", 0))),
-            json.loads(info.get("zones") or "{}"),
-            tuple(sorted((_scope(value) for value in pauses), key=str)),
-            info.get("cancelled"),
-        )
-
-    def channels(self, campaign: str) -> dict[str, Channel]:
-        with _errors("reading channels"):
-            raw = self.redis.hgetall(self.key("c", campaign, "channels"))
-        return {
-            _str(name): Channel.model_validate_json(value) for name, value in sorted(raw.items())
-        }
-
-    def route(self, campaign: str, channel: str) -> ChannelRoute | None:
-        with _errors("reading a channel"):
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hget(self.key("c", campaign, "channels"), channel)
-            pipe.hget(self.key("c", campaign, "routes"), channel)
-            settings, route = pipe.execute()
-        if settings is None:
-            return None
-        _, bucket, capacity, per = (route or f"{SEP}{SEP}0{SEP}0").split(SEP)
-        return ChannelRoute(
-            Channel.model_validate_json(settings), bucket or None, int(capacity), float(per)
-        )
-
-    def posts(
-        self,
-        campaign: str,
-        *,
-        states: Collection[State] | None = None,
-        scope: Scope | None = None,
-        limit: int | None = None,
-    ) -> list[StoredPost]:
-        with _errors("listing posts"):
-            ids = sorted(_strs(self.redis.smembers(self.key("c", campaign, "posts"))))
-        found = [
-            post
-            for post in self._read_posts(ids)
-            if (states is None or post.state in states) and _in_scope(post, scope)
-        ]
-        found.sort(key=lambda p: (p.scheduled_at, p.id))
-        return found[:limit] if limit is not None else found
-
-    def _read_posts(self, ids: Sequence[str]) -> Iterator[StoredPost]:
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            with _errors("reading posts"):
-                pipe = self.redis.pipeline(transaction=False)
-                for post_id in chunk:
-                    pipe.hmget(self.key("post", post_id), _FIELDS)
-                    pipe.zscore(self.key("schedule"), post_id)
-                answers = pipe.execute()
-            for index, post_id in enumerate(chunk):
-                values, due = answers[2 * index], answers[2 * index + 1]
-                if values[0] is not None:
-                    yield _stored(post_id, dict(zip(_FIELDS, values, strict=True)), due)
-
-    def post(self, post_id: str) -> StoredPost | None:
-        return next(self._read_posts([post_id]), None)
-
-    def texts(self, post_ids: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for start in range(0, len(post_ids), 1000):
-            chunk = list(post_ids[start : start + 1000])
-            with _errors("reading texts"):
-                values = self.redis.mget([self.key("text", i) for i in chunk])
-            found.update((i, _str(v)) for i, v in zip(chunk, values, strict=True) if v is not None)
-        return found
-
-    def counts(self, campaign: str) -> dict[State, int]:
-        with _errors("counting posts"):
-            raw = self.redis.hgetall(self.key("c", campaign, "counts"))
-        return {state: int(raw.get(str(state), 0)) for state in State}
-
-    def history(self, post_id: str) -> list[Event]:
-        with _errors("reading a post's history"):
-            entries = self.redis.lrange(self.key("h", post_id), 0, -1)
-        events = []
-        for entry in _strs(entries):
-            at, state, attempt, detail = entry.split(SEP, 3)
-            events.append(Event(instant(float(at)), State(state), int(attempt), detail or None))
-        return events
-
     # --- plans and people --------------------------------------------------------------------
 
     def apply(self, change: PlanChange, now: float) -> Conflict | None:
-        payload = {
-            "campaign": change.campaign,
-            "title": change.title,
-            "late": f"{change.max_lateness:g}",
-            "launched": f"{change.launched_at:.3f}",
-            "zones": json.dumps(change.zones),
-            "channels": {
-                name: route.settings.model_dump_json(exclude_none=True)
-                for name, route in change.channels.items()
-            },
-            "routes": {
-                name: SEP.join(
-                    (
-                        route.settings.platform,
-                        route.bucket or "",
-                        str(route.capacity),
-                        f"{route.per_seconds:g}",
-                    )
+        parts = list(chunks(change, self.chunk))
+        if len(parts) > 1:
+            from workers.store import run_staged
+
+            conflict = run_staged(self.apply_in_steps(change, now))
+        else:
+            payload = {
+                "campaign": change.campaign,
+                "settings": settings_of(change),
+                **parts[0],
+                "reason": change.reason,
+            }
+            answer = self.run_script("apply", "applying a plan", now, encoded(payload))
+            conflict = Conflict(answer[0], answer[1]) if answer else None
+        if conflict is None:
+            self.wake()
+        return conflict
+
+    def apply_in_steps(self, change: PlanChange, now: float) -> RedisStagedApply:
+        return RedisStagedApply(self, change, now)
+
+    def roll_forward(self, campaign: str, now: float) -> bool:
+        """Write the next chunk of the campaign's committed apply; True once it is complete."""
+        answer = self.run_script(
+            "apply_roll",
+            "applying a plan",
+            campaign,
+            now,
+            now + 60,  # renew the hold
+        )
+        return bool(answer[0] == "done")
+
+    def _walk(
+        self, name: str, what: str, campaign: str, now: float, *args: Any
+    ) -> list[tuple[str, str]]:
+        """Run a cancel or restore script window by window, holding the campaign meanwhile;
+        (id, channel) of each post moved."""
+        hold = uuid.uuid4().hex[:16]
+        started = time.monotonic()
+        moved: list[tuple[str, str]] = []
+        cursor = ""
+        while True:
+            clock = now + (time.monotonic() - started)
+            answer = self.run_script(
+                name, what, campaign, clock, *args, hold, clock + HOLD, cursor, WINDOW
+            )
+            if answer[0] == "held":
+                raise StoreError(
+                    f"campaign {campaign!r} is being applied, cancelled or restored by another "
+                    "process; try again when that is done"
                 )
-                for name, route in change.channels.items()
-            },
-            "add": [_new(post) for post in change.add],
-            "change": [_new(post) for post in change.change],
-            "cancel": change.cancel,
-            "reason": change.reason,
-        }
-        with _errors("applying a plan"):
-            script = self._scripts["apply"]
-            slow = client_for(self._url, APPLY_TIMEOUT) if self._url else self.redis
-            try:
-                conflict = script(
-                    keys=[], args=[self.prefix, now, json.dumps(payload)], client=slow
-                )
-            finally:
-                if slow is not self.redis:
-                    slow.close()
-        if conflict:
-            return Conflict(conflict[0], conflict[1])
-        self.wake()
-        return None
+            moved.extend(zip(answer[1::2], answer[2::2], strict=True))
+            cursor = answer[0]
+            if not cursor:
+                return moved
 
     def cancel(self, campaign: str, scope: Scope, reason: str, now: float) -> list[Moved]:
         self._require(campaign)
-        flat = self._run(
-            "cancel", "cancelling", campaign, now, reason, _scope_key(scope),
-            "1" if scope.whole else "0",
-        )  # fmt: skip
-        return [
-            Moved(post_id, campaign, channel, State.CANCELLED, reason)
-            for post_id, channel in zip(flat[::2], flat[1::2], strict=True)
-        ]
+        whole = "1" if scope.whole else "0"
+        moved = self._walk("cancel", "cancelling", campaign, now, reason, scope_key(scope), whole)
+        self.wake()
+        return [Moved(i, campaign, channel, State.CANCELLED, reason) for i, channel in moved]
 
     def restore(self, campaign: str, scope: Scope, now: float) -> list[Moved]:
         self._require(campaign)
         whole = "1" if scope.whole else "0"
-        flat = self._run("restore", "restoring", campaign, now, _scope_key(scope), whole)
-        moved = [
-            Moved(post_id, campaign, channel, State.SCHEDULED, "restored by a person")
-            for post_id, channel in zip(flat[::2], flat[1::2], strict=True)
-        ]
+        moved = self._walk("restore", "restoring", campaign, now, scope_key(scope), whole)
         if moved:
             self.wake()
-        return moved
+        reason = "restored by a person"
+        return [Moved(i, campaign, channel, State.SCHEDULED, reason) for i, channel in moved]
 
     def pause(self, campaign: str | None, scope: Scope, now: float) -> None:
         if campaign is not None:
             self._require(campaign)
-        with _errors("pausing"):
-            self.redis.sadd(self.key("pauses", campaign or "*"), _scope_key(scope))
+        with errors("pausing"):
+            self.redis.sadd(self.key("pauses", campaign or "*"), scope_key(scope))
 
     def resume(self, campaign: str | None, scope: Scope, now: float) -> bool:
         if campaign is not None:
             self._require(campaign)
-        with _errors("resuming"):
-            lifted = self.redis.srem(self.key("pauses", campaign or "*"), _scope_key(scope))
+        with errors("resuming"):
+            lifted = self.redis.srem(self.key("pauses", campaign or "*"), scope_key(scope))
         self.wake()
         return bool(lifted)
 
     def paused_everywhere(self) -> bool:
-        with _errors("reading pauses"):
+        with errors("reading pauses"):
             return bool(self.redis.scard(self.key("pauses", "*")))
 
     def retry(self, post_ids: Sequence[str], now: float, *, confirmed_not_out: bool) -> list[Moved]:
         if not post_ids:
             return []
-        flat = self._run(
+        flat = self.run_script(
             "retry", "retrying posts", now, "1" if confirmed_not_out else "0", *post_ids
         )
         moved = [
@@ -378,7 +314,7 @@ class RedisStore:
         return moved
 
     def _require(self, campaign: str) -> None:
-        with _errors("reading campaigns"):
+        with errors("reading campaigns"):
             if not self.redis.sismember(self.key("campaigns"), campaign):
                 raise StoreError(f"no campaign {campaign!r} is stored (apply its file first)")
 
@@ -387,29 +323,36 @@ class RedisStore:
     def hand_out_due(
         self, now: float, *, batch: int, requeue_after: float, hold: float
     ) -> list[Moved]:
-        flat = self._run("due", "handing out due posts", now, batch, requeue_after, hold)
+        flat, helped = self.run_script(
+            "due", "handing out due posts", now, batch, requeue_after, hold
+        )
+        for campaign in helped:
+            self._help(campaign, now)
         return [
             Moved(flat[i], flat[i + 1], flat[i + 2], State(flat[i + 3]), flat[i + 4] or None)
             for i in range(0, len(flat), 5)
         ]
 
+    def _help(self, campaign: str, now: float) -> None:
+        """Roll forward, for a while, an apply whose applier died after committing it."""
+        log.warning("campaign=%s: completing an apply its applier left committed", campaign)
+        until = time.monotonic() + ROLL_BUDGET
+        while not self.roll_forward(campaign, now) and time.monotonic() < until:
+            pass
+
     def reclaim(self, now: float, *, batch: int, requeue_after: float) -> list[Moved]:
-        flat = self._run("reclaim", "reclaiming posts", now, requeue_after, batch)
+        flat = self.run_script("reclaim", "reclaiming posts", now, requeue_after, batch)
         return [
             Moved(flat[i], flat[i + 1], flat[i + 2], State(flat[i + 3]))
             for i in range(0, len(flat), 4)
         ]
 
     def next_wakeup(self) -> float | None:
-        with _errors("reading the schedule"):
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.zrange(self.key("schedule"), 0, 0, withscores=True)
-            pipe.zrange(self.key("inflight"), 0, 0, withscores=True)
-            firsts = pipe.execute()
-        return min((float(first[0][1]) for first in firsts if first), default=None)
+        answer = self.run_script("wakeup", "reading the schedule", time.time())
+        return float(answer) if answer else None
 
     def wake(self) -> None:
-        with _errors("waking the scheduler"):
+        with errors("waking the scheduler"):
             pipe = self.redis.pipeline()
             pipe.lpush(self.key("wake"), "1")
             pipe.ltrim(self.key("wake"), 0, 0)
@@ -418,7 +361,7 @@ class RedisStore:
     def wait(self, timeout: float) -> None:
         if timeout <= 0:
             return
-        with _errors("waiting"):
+        with errors("waiting"):
             # BLPOP's own timeout must stay below the socket's.
             self.redis.blpop([self.key("wake")], timeout=min(max(timeout, 0.01), CALL_TIMEOUT - 1))
 
@@ -427,175 +370,111 @@ class RedisStore:
     def claim(
         self, post_id: str, now: float, *, owner: str, lease: float, resend: ResendPolicy
     ) -> Claim:
-        policy = json.dumps(
-            {name: True if rule.window is None else rule.window for name, rule in resend.items()
-             if rule.allowed}
-        )  # fmt: skip
-        answer = self._idempotent("claim", "claiming a post", post_id, now, owner, lease, policy)
-        verdict, attempt, tries, campaign, channel, locale, at, text = answer[:8]
-        maybe_sent, retry_at, state, reason = answer[8:]
-        return Claim(
-            verdict=Verdict(verdict),
-            post_id=post_id,
-            attempt=int(attempt),
-            tries=int(tries),
-            campaign=campaign,
-            channel=channel,
-            locale=locale,
-            scheduled_at=moment(float(at)) if at else None,
-            text=text,
-            maybe_sent=maybe_sent == "1",
-            retry_at=float(retry_at) if retry_at else None,
-            state=state,
-            reason=reason or None,
+        answer = self._idempotent(
+            "claim", "claiming a post", post_id, now, owner, lease, _policy(resend)
         )
+        return _claim(post_id, answer)
 
     def finish(self, post_id: str, attempt: int, now: float, outcome: Outcome) -> Finish:
-        verdict, state, error = self._idempotent(
+        answer = self._idempotent(
             "finish", "recording an outcome", post_id, attempt, now, *_outcome(outcome)
         )
-        if verdict == "stale":
-            return Finish(recorded=False, state=State(state) if state else None)
-        return Finish(
-            recorded=True, state=State(state), repeated=verdict == "repeated", reason=error or None
-        )
+        return _finish(answer)
+
+    def finish_and_claim(
+        self,
+        post_id: str,
+        attempt: int,
+        now: float,
+        outcome: Outcome,
+        next_id: str,
+        *,
+        owner: str,
+        lease: float,
+        resend: ResendPolicy,
+    ) -> tuple[Finish, Claim]:
+        answer = self._idempotent(
+            "finish_claim", "recording an outcome and claiming the next post", post_id,
+            attempt, now, *_outcome(outcome), next_id, owner, lease, _policy(resend),
+        )  # fmt: skip
+        return _finish(answer[:3]), _claim(next_id, answer[3:])
 
     def _idempotent(self, name: str, what: str, *args: Any) -> Any:
         """Run a script whose repeat recognises its own earlier success: on a timeout or a
         dropped connection it is sent once more, since it may or may not have run."""
         try:
-            return self._run(name, what, *args)
+            return self.run_script(name, what, *args)
         except StoreTimeout:
             log.warning("the store did not answer while %s; asking once more", what)
-            return self._run(name, what, *args)
+            return self.run_script(name, what, *args)
 
     def take_token(self, bucket: str, capacity: int, per_seconds: float, now: float) -> float:
         key = self.key("bucket", bucket)
-        return float(self._run("bucket", "rate limiting", capacity, per_seconds, now, keys=[key]))
+        return float(
+            self._bucket_script("bucket", "rate limiting", key, capacity, per_seconds, now)
+        )
 
     def credential(self, account: str) -> Versioned | None:
-        with _errors("reading a credential"):
+        with errors("reading a credential"):
             version, value = self.redis.hmget(self.key("cred", account), ["v", "value"])
-        return Versioned(_str(value), int(version)) if version is not None else None
+        return Versioned(as_str(value), int(version)) if version is not None else None
 
     def swap_credential(self, account: str, expected_version: int | None, value: str) -> bool:
         expected = "" if expected_version is None else str(expected_version)
         key = self.key("cred", account)
-        return bool(self._run("credential", "storing a credential", expected, value, keys=[key]))
-
-
-def _str(value: bytes | str | None) -> str:
-    """A value the client decoded (decode_responses=True): always a str."""
-    return value.decode() if isinstance(value, bytes) else (value or "")
-
-
-def _strs(values: Any) -> list[str]:
-    return [_str(value) for value in values]
-
-
-def client_for(url: str, timeout: float) -> redis.Redis:
-    """A client with explicit timeouts and no automatic retries: a script that timed out may
-    have run, so whether to send it again is the caller's decision, never the library's."""
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=5,
-        socket_timeout=timeout,
-        health_check_interval=10,
-        retry=RedisRetry(NoBackoff(), 0),
-    )
-
-
-def redact_url(url: str) -> str:
-    """A Redis URL without its password, for messages."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://[redacted]@{rest.rpartition('@')[2]}"
-
-
-@contextmanager
-def _errors(what: str) -> Iterator[None]:
-    """Wrap redis-py errors at the boundary, so callers only see StoreError."""
-    try:
-        yield
-    except (redis.TimeoutError, redis.ConnectionError) as exc:
-        if isinstance(exc, redis.TimeoutError) or "Error while reading" in str(exc):
-            raise StoreTimeout(
-                f"Redis did not answer while {what}; it may or may not have been done"
-            ) from None
-        raise StoreError(f"Redis failed while {what}: {exc}") from None
-    except redis.RedisError as exc:
-        raise StoreError(f"Redis failed while {what}: {exc}") from None
+        return bool(self._bucket_script("credential", "storing a credential", key, expected, value))
 
 
 def _lua(name: str) -> str:
     return files("workers.store").joinpath("lua", f"{name}.lua").read_text("utf-8")
 
 
-def _new(post: Any) -> list[Any]:
-    return [
-        post.id, post.message, post.audience, post.channel, post.locale, post.scheduled_at,
-        post.text,
-    ]  # fmt: skip
+def _policy(resend: ResendPolicy) -> str:
+    return json.dumps(
+        {name: True if rule.window is None else rule.window for name, rule in resend.items()
+         if rule.allowed}
+    )  # fmt: skip
+
+
+def _claim(post_id: str, answer: Sequence[Any]) -> Claim:
+    verdict, attempt, tries, campaign, channel, locale, at, text = answer[:8]
+    maybe_sent, retry_at, state, reason, version = answer[8:13]
+    return Claim(
+        verdict=Verdict(verdict),
+        post_id=post_id,
+        attempt=int(attempt),
+        tries=int(tries),
+        campaign=campaign,
+        channel=channel,
+        locale=locale,
+        scheduled_at=moment(float(at)) if at else None,
+        text=text,
+        maybe_sent=maybe_sent == "1",
+        retry_at=float(retry_at) if retry_at else None,
+        state=state,
+        reason=reason or None,
+        channel_version=version,
+    )
+
+
+def _finish(answer: Sequence[Any]) -> Finish:
+    verdict, state, error = answer
+    if verdict == "stale":
+        return Finish(recorded=False, state=State(state) if state else None)
+    return Finish(
+        recorded=True, state=State(state), repeated=verdict == "repeated", reason=error or None
+    )
 
 
 def _outcome(outcome: Outcome) -> list[Any]:
     if isinstance(outcome, Sent):
-        return ["sent", outcome.remote_id, outcome.url or ""]
+        return ["sent", outcome.remote_id, outcome.url or "", ""]
     if isinstance(outcome, Failed):
-        return ["failed", outcome.error, outcome.kind or ""]
+        return ["failed", outcome.error, outcome.kind or "", ""]
     if isinstance(outcome, Unknown):
-        return ["unknown", outcome.error]
+        return ["unknown", outcome.error, "", ""]
     if isinstance(outcome, Retry):
         return ["retry", outcome.error, outcome.due, "1" if outcome.maybe_sent else "0"]
     if isinstance(outcome, Defer):
-        return ["defer", outcome.reason, outcome.due]
+        return ["defer", outcome.reason, outcome.due, ""]
     raise TypeError(f"not an outcome: {outcome!r}")
-
-
-def _scope(value: str) -> Scope:
-    audience, channel, locale = value.split(SEP)
-    return Scope(audience or None, channel or None, locale or None)
-
-
-def _scope_key(scope: Scope) -> str:
-    return SEP.join((scope.audience or "", scope.channel or "", scope.locale or ""))
-
-
-def _in_scope(post: StoredPost, scope: Scope | None) -> bool:
-    return scope is None or (
-        (scope.audience is None or scope.audience == post.audience)
-        and (scope.channel is None or scope.channel == post.channel)
-        and (scope.locale is None or scope.locale == post.locale)
-    )
-
-
-def _stored(post_id: str, row: dict[str, str | None], due: float | None) -> StoredPost:
-    scheduled = moment(float(row["at"] or 0))
-    assert scheduled is not None
-    state = State(row["st"] or "scheduled")
-
-    def at(name: str) -> Any:
-        value = row[name]
-        return moment(float(value)) if value else None
-
-    return StoredPost(
-        id=post_id,
-        campaign=row["c"] or "",
-        message=row["m"] or "",
-        audience=row["a"] or "",
-        channel=row["ch"] or "",
-        locale=row["loc"] or "",
-        scheduled_at=scheduled,
-        state=state,
-        attempts=int(row["tr"] or 0),
-        updated_at=at("ts"),
-        sent_at=at("sent"),
-        remote_id=row["rid"],
-        url=row["url"] or None,
-        error=row["err"],
-        due=moment(due) if due is not None and state is State.SCHEDULED else None,
-        maybe_sent=row["u"] == "1",
-        error_kind=row["ek"] or None,
-    )

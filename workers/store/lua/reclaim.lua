@@ -5,10 +5,11 @@
 local now, requeue_after, batch = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', INFLIGHT, '-inf', now, 'LIMIT', 0, batch)) do
-  local st, c, ch = unpack(redis.call('HMGET', post_key(id), 'st', 'c', 'ch'))
-  if st == 'queued' or st == 'sending' then
+  local row = read_row(id)
+  if row and (row.state == 'queued' or row.state == 'sending') then
     redis.call('ZADD', INFLIGHT, now + requeue_after, id)
-    table.insert(out, id); table.insert(out, c); table.insert(out, ch); table.insert(out, st)
+    table.insert(out, id); table.insert(out, row.campaign); table.insert(out, row.channel)
+    table.insert(out, row.state)
   else
     redis.call('ZREM', INFLIGHT, id)
   end

@@ -8,11 +8,12 @@ for i = 4, #ARGV do
   local row = read_row(id)
   if row and (row.state == 'failed' or row.state == 'missed'
       or (row.state == 'unknown' and confirmed)) then
-    move(id, row, 'scheduled', now)
-    redis.call('HSET', post_key(id), 'tr', 0, 'rt', ms(now))
-    redis.call('HDEL', post_key(id), 'err', 'ek', 't1', 'u', 'own')
-    redis.call('ZADD', SCHEDULE, now, id)
-    log_event(id, now, 'scheduled', row.attempt, 'retried by a person')
+    move(row, 'scheduled', now, '')
+    row.error, row.tries, row.retried_at, row.first_try = nil, 0, r3(now), nil
+    row.maybe_sent, row.owner = false, false
+    schedule(row, now, now)
+    log_event(row, now, 'scheduled', row.attempt, 'retried by a person')
+    save(row)
     table.insert(out, id); table.insert(out, row.campaign); table.insert(out, row.channel)
   end
 end
