@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from types import FrameType
 
 from campaign.errors import (
     AlreadyPublished,
@@ -253,15 +254,27 @@ class Publisher:
 @contextmanager
 def _uninterrupted() -> Iterator[None]:
     """Hold back Celery's soft time limit (SIGUSR1 in a prefork child) while a ledger step and
-    its log line happen, so a state change is never written without its line."""
+    its log line happen, so a state change is never written without its line.
+
+    The handler is swapped for one that only notes the signal, and the real one runs after the
+    step. (Blocking the signal would not do: Python runs handlers in the main thread whichever
+    thread the kernel delivers to, and another thread may not block it.)
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    handler = signal.getsignal(signal.SIGUSR1)
+    if not callable(handler):  # no Python handler (not a prefork child): nothing to hold back
+        yield
+        return
+    held: list[tuple[int, FrameType | None]] = []
+    signal.signal(signal.SIGUSR1, lambda signum, frame: held.append((signum, frame)))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.signal(signal.SIGUSR1, handler)
+        for signum, frame in held:
+            handler(signum, frame)
 
 
 def _finished(claim: Claim, outcome: Outcome, done: Finish) -> str:
