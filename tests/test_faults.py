@@ -292,3 +292,34 @@ def test_a_post_that_may_be_out_and_then_meets_only_server_errors_ends_unknown(
     assert stored is not None
     assert stored.attempts == shared_settings.max_attempts
     assert "check the platform" in (stored.error or "")
+
+
+def test_a_worker_killed_in_the_middle_of_a_group_of_posts_loses_none(
+    redis_server: RedisServer,
+    delivery_store: Store,
+    mastodon_server: FakeMastodon,
+    start_worker: StartWorker,
+    start_scheduler: StartScheduler,
+) -> None:
+    # Given twenty posts due (a moment ago) when the scheduler starts, handed out a few per
+    # task as `campaign scheduler` does, and a worker that dies after the platform answered
+    # its first one
+    settings = delivery_settings(redis_server, queue="kill-group", publish_batch=5)
+    doomed = start_worker(
+        settings.model_copy(update={"middleware": ["tests.fixtures.killers:KillAfterPublish"]}),
+        pool="solo",
+    )
+    campaign = make_campaign(api_url=mastodon_server.url)
+    posts = posts_at(campaign, soon(-25.0), 20, 1.0)
+    diff.apply(delivery_store, campaign, posts)
+    scheduler = start_scheduler(settings)
+    assert doomed.wait_exit() == KILLED
+    assert any(len(group) > 1 for group in scheduler.batches)
+
+    # When a new worker takes over
+    start_worker(settings)
+
+    # Then every post is on the server once: the one whose answer died with the worker was
+    # resent under its Idempotency-Key, the rest of its group was handed out again
+    eventually(sent(delivery_store, posts), 30, "every post sent")
+    assert_on_server_once(mastodon_server, delivery_store, posts)

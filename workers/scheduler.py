@@ -95,6 +95,9 @@ class Scheduler:
                 self._send(post_id)
             return
         for group in batches(post_ids, self.settings.publish_batch):
+            if len(group) == 1:
+                self._send(group[0])  # a task of one post names it plainly (Flower shows it)
+                continue
             try:
                 self.send_many(group)
             except Exception:  # the broker may be down; the posts stay queued, sent again
