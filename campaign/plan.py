@@ -377,6 +377,7 @@ class _PlanBuilder:
                 max_length=channel.max_length,
                 timezone=self.campaign.audience_timezone(audience_name),
                 template=resolved.name,
+                template_file=self._renderer.display(resolved.name),
                 written_in=resolved.locale,
                 context=context,
                 warnings=warnings,
@@ -407,10 +408,12 @@ class _PlanBuilder:
             return None
         counted = measure(text, route.platform, max_length=route.max_length)
         route.tally[0] += 1
-        # The advice names the template to shorten, or the platform's own one to add.
-        template = self._renderer.display(route.template)
-        errors = tuple(violation.message(template) for violation in counted.violations)
-        if errors:
+        errors: tuple[str, ...] = ()
+        if counted.violations:
+            # The advice names the template to shorten, or the platform's own one to add.
+            errors = tuple(
+                violation.message(route.template_file) for violation in counted.violations
+            )
             route.tally[2] += 1
         identity = post_id(
             self.campaign.campaign,
@@ -423,7 +426,7 @@ class _PlanBuilder:
         for error in errors:
             self.report(
                 Problem(
-                    template,
+                    route.template_file,
                     None,
                     f"post {identity} (message '{route.message}', audience '{route.audience}', "
                     f"{route.locale}, channel '{route.channel}', "
@@ -462,6 +465,7 @@ class _Route:
     max_length: int | None
     timezone: str
     template: str
+    template_file: str  # the template as a person would type its path
     written_in: str  # the template's language: differs from `locale` after a fallback
     context: dict[str, Any]
     warnings: tuple[str, ...]

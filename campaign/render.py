@@ -167,29 +167,31 @@ class Renderer:
         failed = self._failed.get(name)
         if failed is not None:
             raise failed
-        budget = self._budget
+        budget, spent = self._budget, self._spent
+        spent_on_it = spent.get(name, 0.0)
         left = min(
             budget.per_render,
-            budget.per_template - self._spent.get(name, 0.0),
+            budget.per_template - spent_on_it,
             budget.total - self._spent_in_total,
         )
+        watchdog = self._watchdog
         started = time.monotonic()
         try:
-            self._watchdog.arm(max(left, 0.0), now=started)
+            watchdog.arm(left if left > 0.0 else 0.0, now=started)
             try:
                 return work(*arguments)
             finally:
-                self._watchdog.disarm()
+                watchdog.disarm()
         except Overtime as exc:
-            self._watchdog.disarm()
+            watchdog.disarm()
             file, line = self._where(exc.__traceback__, name, raw=True)
-            error = TemplateError(_overtime(budget, left, self._spent, name), file=file, line=line)
+            error = TemplateError(_overtime(budget, left, spent, name), file=file, line=line)
             self._failed[name] = error
             raise error from None
         finally:
-            spent = time.monotonic() - started
-            self._spent[name] = self._spent.get(name, 0.0) + spent
-            self._spent_in_total += spent
+            took = time.monotonic() - started
+            spent[name] = spent_on_it + took
+            self._spent_in_total += took
 
     def _compiled(self, name: str) -> jinja2.Template:
         template = self._templates.get(name)
@@ -212,7 +214,7 @@ class Renderer:
         raise error
 
     def _render(self, name: str, context: Mapping[str, Any]) -> str:
-        template = self._compiled(name)
+        template = self._templates.get(name) or self._compiled(name)
         try:
             text = template.render(context)
         except Refused as exc:
