@@ -21,9 +21,13 @@ from campaign.locales import language_of
 from campaign.post import Post, post_id
 from campaign.render import Renderer
 from campaign.rules import measure
-from campaign.schedule import ScheduleProblem, Slot, slots
+from campaign.schedule import ScheduleProblem, Slot, occurrences, slots
 from campaign.source import SourceMap, load_yaml
 from campaign.validate import check_campaign, check_template_root, parse_campaign, template_root
+
+# Posts one campaign file may make. A million renders in under a minute in well under 1 GB and
+# is stored by either backend (BENCHMARKS.md); a bigger campaign is several files.
+MAX_POSTS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -216,92 +220,126 @@ class _PlanBuilder:
             self.problems.append(problem)
 
     def posts(self) -> Iterator[Post]:
+        work = self._counted_work()
         seen: dict[str, tuple[str, int]] = {}
         # Two audiences sharing a channel would make one account say the same thing twice at once.
         said: dict[tuple[str, datetime, str], str] = {}
-        for message_name in self.campaign.messages:
-            for post, entry_index in self._message_posts(message_name):
-                first_audience = said.setdefault(
-                    (post.channel, post.scheduled_at, post.text), post.audience
-                )
-                if first_audience != post.audience:
-                    self.report(
-                        Problem(
-                            self.source.file,
-                            self.source.line_of(("messages", message_name)),
-                            f"message '{message_name}' posts the same {post.locale} text on "
-                            f"'{post.channel}' at {post.local_time:%Y-%m-%d %H:%M} for audiences "
-                            f"'{first_audience}' and '{post.audience}': give one of them its own "
-                            "channel or template",
-                            Severity.WARNING,
-                        )
+        for message_name, entry_index, post in self._rendered(work):
+            first_audience = said.setdefault(
+                (post.channel, post.scheduled_at, post.text), post.audience
+            )
+            if first_audience != post.audience:
+                self.report(
+                    Problem(
+                        self.source.file,
+                        self.source.line_of(("messages", message_name)),
+                        f"message '{message_name}' posts the same {post.locale} text on "
+                        f"'{post.channel}' at {post.local_time:%Y-%m-%d %H:%M} for audiences "
+                        f"'{first_audience}' and '{post.audience}': give one of them its own "
+                        "channel or template",
+                        Severity.WARNING,
                     )
-                if post.id in seen:
-                    _, other_index = seen[post.id]
+                )
+            if post.id in seen:
+                _, other_index = seen[post.id]
+                self.report(
+                    self.source.problem(
+                        ("messages", message_name, "schedule", entry_index),
+                        f"message '{message_name}' is scheduled twice for audience "
+                        f"'{post.audience}' at {post.local_time:%Y-%m-%d %H:%M} (schedule "
+                        f"entries {other_index + 1} and {entry_index + 1}): remove one",
+                    )
+                )
+                continue
+            seen[post.id] = (message_name, entry_index)
+            yield post
+
+    def _counted_work(self) -> list[_Work]:
+        """Every message's routes to each audience and its schedule, counted before anything is
+        rendered: a file of a few lines can describe millions of posts, which would take minutes
+        and gigabytes to render. Past MAX_POSTS the campaign is refused, and nothing rendered."""
+        work: list[_Work] = []
+        total = 0
+        campaign = self.campaign
+        for name, message in campaign.messages.items():
+            if not self._renderer.has_folder(message.template):
+                self._report_missing_folder(name)
+                continue
+            for audience_name in message.audiences or list(campaign.audiences):
+                routes = list(self._routes(name, audience_name))
+                work.append((name, audience_name, routes))
+                times = sum(occurrences(e, campaign.start, campaign.end) for e in message.schedule)
+                total += len(routes) * times
+                if total > MAX_POSTS:
                     self.report(
                         self.source.problem(
-                            ("messages", message_name, "schedule", entry_index),
-                            f"message '{message_name}' is scheduled twice for audience "
-                            f"'{post.audience}' at {post.local_time:%Y-%m-%d %H:%M} (schedule "
-                            f"entries {other_index + 1} and {entry_index + 1}): remove one",
+                            ("messages", name),
+                            f"the campaign makes more than {MAX_POSTS:,} posts (counted up to "
+                            f"message '{name}'): split it into several campaign files, or "
+                            "shorten its window or schedules",
                         )
                     )
-                    continue
-                seen[post.id] = (message_name, entry_index)
-                yield post
+                    return []
+        return work
 
-    def _message_posts(self, name: str) -> Iterator[tuple[Post, int]]:
+    def _report_missing_folder(self, name: str) -> None:
         message = self.campaign.messages[name]
-        if not self._renderer.has_folder(message.template):
-            self.report(
-                self.source.problem(
-                    ("messages", name, "template"),
-                    f"template '{message.template}' not found: create the folder "
-                    f"{self._renderer.display(message.template)}/ with a <locale>.j2 file "
-                    f"(existing: {', '.join(self._renderer.folders()) or 'none'})",
-                )
+        self.report(
+            self.source.problem(
+                ("messages", name, "template"),
+                f"template '{message.template}' not found: create the folder "
+                f"{self._renderer.display(message.template)}/ with a <locale>.j2 file "
+                f"(existing: {', '.join(self._renderer.folders()) or 'none'})",
             )
-            for audience_name in message.audiences or list(self.campaign.audiences):
-                for locale, channel_name, channel in self._pairs(audience_name):
-                    self._record_missing(name, audience_name, locale, channel_name, channel)
-            return
+        )
         for audience_name in message.audiences or list(self.campaign.audiences):
-            routes = list(self._routes(name, audience_name))
-            audience = self.campaign.audiences[audience_name]
-            zone = ZoneInfo(self.campaign.audience_timezone(audience_name))
-            for entry_index, entry in enumerate(message.schedule):
-                if entry.after is not None and not self.launched:
-                    self.report(
-                        Problem(
-                            self.source.file,
-                            self.source.line_of(("messages", name, "schedule", entry_index)),
-                            f"message '{name}' is timed from the campaign's launch (its first "
-                            "apply or run); not launched yet, its times are shown as if "
-                            "launched now",
-                            Severity.WARNING,
-                        )
-                    )
-                try:
-                    entry_slots = list(
-                        slots(
-                            entry,
-                            zone=zone,
-                            quiet=audience.quiet_hours,
-                            start=self.campaign.start,
-                            end=self.campaign.end,
-                            launch=self.launch,
-                        )
-                    )
-                except ScheduleProblem as exc:
-                    location = ("messages", name, "schedule", entry_index)
-                    self.report(self.source.problem(location, f"message '{name}': {exc}"))
-                    continue
-                self._report_moves(name, audience_name, entry_index, entry_slots)
+            for locale, channel_name, channel in self._pairs(audience_name):
+                self._record_missing(name, audience_name, locale, channel_name, channel)
+
+    def _rendered(self, work: list[_Work]) -> Iterator[tuple[str, int, Post]]:
+        """Each post of the work: its message, its schedule entry's index, and the post."""
+        for message_name, audience_name, routes in work:
+            for entry_index, entry_slots in self._times(message_name, audience_name):
                 for occurrence, slot in enumerate(entry_slots):
                     for route in routes:
                         post = self._post(route, slot, occurrence)
                         if post is not None:
-                            yield post, entry_index
+                            yield message_name, entry_index, post
+
+    def _times(self, name: str, audience_name: str) -> Iterator[tuple[int, list[Slot]]]:
+        """Each schedule entry of a message for one audience: its index, and its times."""
+        message = self.campaign.messages[name]
+        audience = self.campaign.audiences[audience_name]
+        zone = ZoneInfo(self.campaign.audience_timezone(audience_name))
+        for entry_index, entry in enumerate(message.schedule):
+            if entry.after is not None and not self.launched:
+                self.report(
+                    Problem(
+                        self.source.file,
+                        self.source.line_of(("messages", name, "schedule", entry_index)),
+                        f"message '{name}' is timed from the campaign's launch (its first "
+                        "apply or run); not launched yet, its times are shown as if "
+                        "launched now",
+                        Severity.WARNING,
+                    )
+                )
+            try:
+                entry_slots = list(
+                    slots(
+                        entry,
+                        zone=zone,
+                        quiet=audience.quiet_hours,
+                        start=self.campaign.start,
+                        end=self.campaign.end,
+                        launch=self.launch,
+                    )
+                )
+            except ScheduleProblem as exc:
+                location = ("messages", name, "schedule", entry_index)
+                self.report(self.source.problem(location, f"message '{name}': {exc}"))
+                continue
+            self._report_moves(name, audience_name, entry_index, entry_slots)
+            yield entry_index, entry_slots
 
     def _report_moves(
         self, message: str, audience: str, entry_index: int, entry_slots: list[Slot]
@@ -470,6 +508,10 @@ class _Route:
     context: dict[str, Any]
     warnings: tuple[str, ...]
     tally: list[int]  # [posts, failed, refused], shared with the builder's record of the route
+
+
+# A message, an audience it reaches, and its routes to that audience.
+_Work = tuple[str, str, list[_Route]]
 
 
 def _serves(channel: Channel, locale: str) -> bool:

@@ -152,6 +152,17 @@ def respect_quiet_hours(slot: Slot, quiet: QuietHours | None, zone: ZoneInfo) ->
     return Slot(moved.scheduled_at, moved.local_time, (*slot.warnings, *moved.warnings, note))
 
 
+def occurrences(entry: ScheduleEntry, start: date, end: date) -> int:
+    """How many slots `slots` makes of `entry` for any audience (quiet hours and DST move times,
+    never drop them); 0 for an entry that cannot be expanded, which `slots` then reports."""
+    if entry.rrule is None:
+        return 1
+    try:
+        return len(wall_times(entry, start, end))
+    except ScheduleProblem:
+        return 0
+
+
 def slots(
     entry: ScheduleEntry,
     *,

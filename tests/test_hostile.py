@@ -261,6 +261,32 @@ def test_oversized_values_are_refused_with_their_size_not_echoed(corpus: Corpus)
         assert all(len(line) < 1000 for line in result.lines), "a value was echoed whole"
 
 
+def test_a_few_lines_describing_millions_of_posts_are_refused_before_rendering(
+    corpus: Corpus,
+) -> None:
+    def many(name: str, channels: int, messages: int, rule: str, end: str) -> None:
+        names = ", ".join(f"c{number}" for number in range(channels))
+        text = BASE.replace("end: 2027-03-31", f"end: {end}").replace("[out]", f"[{names}]")
+        text = text.replace("  out:\n    platform: outbox\n", "".join(
+            f"  c{number}: {{platform: outbox}}\n" for number in range(channels)
+        ))  # fmt: skip
+        text = text[: text.index("  launch:")] + "".join(
+            f"  m{number}:\n    template: launch\n    schedule: [{{rrule: '{rule}'}}]\n"
+            for number in range(messages)
+        )
+        corpus.campaign(name, text)
+
+    # 7.3 million posts over 100 channels; 1.2 million over one channel, hour by hour: rendered,
+    # either took minutes and gigabytes (the memory limit of this test is 768 MB).
+    many("wide", 100, 20, "FREQ=DAILY;BYHOUR=10;BYMINUTE=0", "2036-12-01")
+    many("long", 1, 120, "FREQ=HOURLY;BYMINUTE=0", "2028-02-01")
+
+    found = corpus.validate(timeout=30)
+
+    expect(found["wide"], "  m2:", "more than 1,000,000 posts", "split it into several")
+    expect(found["long"], "  m101:", "more than 1,000,000 posts", "shorten its window")
+
+
 def test_quiet_hours_written_as_numbers_say_how_to_write_them(corpus: Corpus) -> None:
     quiet = 'quiet_hours: "22:00-08:00"'
     corpus.edit("number", quiet, "quiet_hours: 2200")
