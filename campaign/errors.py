@@ -22,6 +22,7 @@ meets them, so callers only ever catch these types. Messages never contain secre
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -41,6 +42,10 @@ class Problem:
     message: str
     severity: Severity = Severity.ERROR
 
+    def sort_key(self) -> tuple[str, int, str]:
+        """Problems are shown by file, then line."""
+        return (self.file, self.line or 0, self.message)
+
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
         prefix = "warning: " if self.severity is Severity.WARNING else ""
@@ -54,8 +59,9 @@ class CampaignError(Exception):
 class DefinitionError(CampaignError):
     """Raised when a campaign file or its templates are invalid; carries every problem found."""
 
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, p.message))
+    def __init__(self, problems: list[Problem], *, warnings: Sequence[Problem] = ()) -> None:
+        self.problems = sorted(problems, key=Problem.sort_key)
+        self.warnings = sorted(warnings, key=Problem.sort_key)  # found with them, not fatal
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

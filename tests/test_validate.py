@@ -108,3 +108,26 @@ def test_validate_warns_of_every_move_preview_shows(
         "hours 22:00-08:00; moved to the next day 08:00 (7 times)"
     ]
     assert output.out == f"{path}: ok, 34 posts, 1 warning(s)\n"
+
+
+def test_validate_shows_the_warnings_of_a_campaign_with_errors_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a post moved out of quiet hours, and a template that names an undefined variable
+    shutil.copytree(CAMPAIGNS / "templates", tmp_path / "templates")
+    text = (CAMPAIGNS / "good.yaml").read_text(encoding="utf-8")
+    text = text.replace('      - at: "2026-12-18 10:00"', '      - at: "2026-12-18 23:15"')
+    path = tmp_path / "late.yaml"
+    path.write_text(text, encoding="utf-8")
+    template = tmp_path / "templates" / "launch" / "ky.j2"
+    template.write_text(template.read_text(encoding="utf-8") + "{{ hotline }}\n", encoding="utf-8")
+
+    # When it is validated
+    status = main(["validate", str(path)])
+
+    # Then both are reported in the one run, as preview shows them, and the run fails
+    problems = capsys.readouterr().err.splitlines()
+    assert status == 1
+    assert any("'hotline' is undefined" in line for line in problems), problems
+    assert any("warning: " in line and "is in quiet hours" in line for line in problems), problems
+    assert problems[-1] == f"{path}: 1 error(s)"

@@ -140,19 +140,22 @@ def register(commands: Commands) -> None:
 
 
 def run_validate(arguments: argparse.Namespace) -> int:
-    from campaign.plan import load_plan
+    from campaign.plan import build_plan
 
     failed = False
     report: list[dict[str, object]] = []
     for path in arguments.files:
         shown = printable(str(path))
         try:
-            plan = load_plan(path, allowed_template_roots=arguments.allow_templates_in)
+            plan = build_plan(path, allowed_template_roots=arguments.allow_templates_in)
+            if plan.errors:  # the warnings too: everything preview would show, in one run
+                raise DefinitionError(plan.errors, warnings=plan.warnings)
         except DefinitionError as exc:
             failed = True
-            report.append({"file": str(path), "ok": False, "problems": _json(exc.problems)})
+            problems = sorted([*exc.problems, *exc.warnings], key=Problem.sort_key)
+            report.append({"file": str(path), "ok": False, "problems": _json(problems)})
             if arguments.format == "table":
-                _print_problems(exc.problems)
+                _print_problems(problems)
                 print(f"{shown}: {len(exc.problems)} error(s)", file=sys.stderr)
             continue
         report.append(
