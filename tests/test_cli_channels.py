@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from campaign.cli import main
+from campaign.cli.channels import format_checks
 from tests.fakes.facebook import FakeFacebook
 from tests.fakes.telegram import FakeTelegram
 from tests.fixtures.platforms import FACEBOOK_TOKEN, TELEGRAM_TOKEN
+from workers.channels import FAILED, OK, ChannelCheck
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,3 +184,19 @@ def test_an_invalid_campaign_file_prints_its_problems(
     assert main(["channels", "check", str(path)]) == 1
 
     assert f"{path}:1: the top level needs the key 'title'" in capsys.readouterr().err
+
+
+def test_what_a_platform_answered_is_shown_escaped_never_obeyed() -> None:
+    # A server may answer anything as an account's name or an error: a terminal must not act on it
+    hostile = "evil\x1b]0;PWNED\x07\x1b[2J\u009b31m"
+    results = [
+        ChannelCheck("tg", "telegram", hostile, FAILED, f"the server said: {hostile}"),
+        ChannelCheck("fb", "facebook", "page", OK, f"posts as {hostile}"),
+    ]
+
+    shown = format_checks(results)
+
+    assert not [
+        char for char in shown if char != "\n" and (ord(char) < 32 or 127 <= ord(char) < 160)
+    ]
+    assert shown.count("\\x1b]0;PWNED") == 3

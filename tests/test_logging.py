@@ -146,3 +146,31 @@ def test_ordinary_text_is_left_alone(configured: None) -> None:
         "celery", logging.INFO, __file__, 1, "post %s sent to %s", ("abc", "mastodon-main"), None
     )
     assert record.getMessage() == "post abc sent to mastodon-main"
+
+
+def test_what_a_server_answers_is_logged_escaped_never_obeyed(configured: None) -> None:
+    # Given a library's logger with a plain handler, and an error body of a hostile server
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    library = logging.getLogger("urllib3.connectionpool")
+    library.addHandler(handler)
+    library.propagate = False
+    hostile = "bad \x1b]0;PWNED\x07\x1b[2J thing\u009b31m\nINFO forged line"
+    try:
+        # When it logs the body as a message, an argument and in an exception
+        library.warning("answered: %s", hostile)
+        try:
+            raise ValueError(hostile)
+        except ValueError:
+            library.exception("request failed")
+    finally:
+        library.removeHandler(handler)
+        library.propagate = True
+
+    # Then no control character reaches the log, and the message stays one line
+    text = stream.getvalue()
+    assert not [
+        char for char in text if char != "\n" and (ord(char) < 32 or 127 <= ord(char) < 160)
+    ]
+    assert "\\x1b]0;PWNED" in text
+    assert "\nINFO forged line" not in text.split("Traceback")[0]

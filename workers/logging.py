@@ -6,6 +6,10 @@ of at least `FRAGMENT` of its characters (a token cut at the end of a truncated 
 leaks its start otherwise), as well as anything shaped like a bearer token, a Telegram bot token
 or a password in a URL. `configure()` redacts each log record when it is made, before any
 handler or formatter sees it; the formatters redact again, in case a record was made elsewhere.
+
+What a server answers reaches the logs too (an error's body): control characters and terminal
+escapes in a record are written as visible escapes, so that `tail -f` of a log cannot retitle
+or clear a terminal, and a newline in a message cannot pass for a log line of its own.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from campaign.terminal import printable
 
 log = logging.getLogger("campaign.delivery")
 
@@ -104,14 +110,15 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
         message = record.getMessage()
     except Exception:  # bad arguments: keep what can be shown, without formatting it
         message = f"{record.msg} {record.args!r}"
-    record.msg, record.args = scrub(message), None
+    record.msg, record.args = printable(scrub(message)), None
     if record.exc_info:
-        record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        exception = logging.Formatter().formatException(record.exc_info)
+        record.exc_text = printable(scrub(exception), keep_newlines=True)
         record.exc_info = None  # no handler may format the raw exception again
     elif record.exc_text:
-        record.exc_text = scrub(record.exc_text)
+        record.exc_text = printable(scrub(record.exc_text), keep_newlines=True)
     if record.stack_info:
-        record.stack_info = scrub(record.stack_info)
+        record.stack_info = printable(scrub(record.stack_info), keep_newlines=True)
     fields = getattr(record, "fields", None)
     if isinstance(fields, dict):
         record.fields = {key: _scrubbed(value) for key, value in fields.items()}
@@ -124,7 +131,7 @@ def _scrubbed(value: Any) -> Any:
     redacted text."""
     if value is None or isinstance(value, bool | int | float):
         return value
-    return scrub(value if isinstance(value, str) else str(value))
+    return printable(scrub(value if isinstance(value, str) else str(value)))
 
 
 class RedactingFilter(logging.Filter):
@@ -141,7 +148,9 @@ class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         # A record redacted when it was made holds no secret; any other is redacted here.
-        return line if getattr(record, _REDACTED, False) else scrub(line)
+        if getattr(record, _REDACTED, False):
+            return line
+        return printable(scrub(line), keep_newlines=True)
 
 
 class JsonFormatter(logging.Formatter):

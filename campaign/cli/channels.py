@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from campaign.cli.common import settings_of
 from campaign.errors import DefinitionError, Problem
+from campaign.terminal import printable
 
 if TYPE_CHECKING:
     from workers.channels import ChannelCheck
@@ -119,11 +120,12 @@ def format_checks(results: list[ChannelCheck], *, width: int = 120) -> str:
     lines = []
     for result in results:
         mark = {"ok": "ok", "failed": "FAILED"}.get(result.status, result.status)
-        where = f"{result.platform:<8}  {result.account or ''}".rstrip()
+        # What a platform answered (an account's name, an error) is shown, never obeyed.
+        where = f"{result.platform:<8}  {printable(result.account or '')}".rstrip()
         lines.append(f"{mark:<9} {result.channel:<{name_width}}  {where}")
         lines.extend(
             textwrap.wrap(
-                result.detail,
+                printable(result.detail),
                 width=max(40, width - 4),
                 initial_indent="    ",
                 subsequent_indent="    ",
