@@ -303,6 +303,9 @@ def test_retry_sends_failed_posts_again_and_unknown_ones_only_once_confirmed(
     _record(env, unsure, "unknown", "the server closed the connection")
     capsys.readouterr()
 
+    # status, which shows them, says the way out
+    assert cli(["status", "spring"]) == 0
+    assert "once fixed, send them again: campaign retry spring" in capsys.readouterr().out
     assert cli(["retry", "spring", "--yes"]) == 0
     assert "retried 1 post(s)" in capsys.readouterr().out
     assert cli(["retry", "spring", "--state", "unknown", "--yes"]) == 0
@@ -312,6 +315,8 @@ def test_retry_sends_failed_posts_again_and_unknown_ones_only_once_confirmed(
                 "--yes", "--format", "json"]) == 0  # fmt: skip
     assert json.loads(capsys.readouterr().out) == {"reconciled": [], "retried": [unsure]}
     assert {p.state for p in env.posts("spring")} == {State.SCHEDULED}
+    assert cli(["retry", "spring", "--yes"]) == 0
+    assert capsys.readouterr().out == "nothing to retry: no failed or missed posts\n"
 
 
 def test_an_unknown_campaign_is_one_clear_error(

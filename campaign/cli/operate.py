@@ -231,7 +231,12 @@ def run_retry(args: argparse.Namespace) -> int:
         )
     else:
         retried += unsure
-    report = {"reconciled": sorted(found), "retried": [p.id for p in retried], "retry": retried}
+    report = {
+        "reconciled": sorted(found),
+        "retried": [p.id for p in retried],
+        "unsure": bool(unsure) and not args.confirmed_not_on_platform,
+        "states": [str(state) for state in states],
+    }
     if retried:
         zones = record.zones
         for post in retried:
@@ -254,6 +259,9 @@ def _retry_report(args: argparse.Namespace, report: dict[str, Any], found: dict[
         return 0
     for post_id, url in sorted(found.items()):
         print(f"  found on the platform, recorded sent: {post_id}  {printable(url)}")
+    if not report["retried"] and not found and not report["unsure"]:
+        print(f"nothing to retry: no {' or '.join(sorted(report['states']))} posts")
+        return 0
     print(f"retried {len(report['retried'])} post(s); {len(found)} found already published")
     return 0
 

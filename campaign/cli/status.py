@@ -95,6 +95,11 @@ def format_status(status: CampaignStatus, *, every: bool = False) -> str:
         lines.append("  problems:")
     for post in status.problems:
         lines.append(f"    {post.state:<9} {_row(status, post)}  {printable(post.error or '')}")
+    if status.problems or status.attention:
+        lines.append(
+            f"  once fixed, send them again: campaign retry {printable(record.slug)} "
+            "(campaign retry --help: unknown posts, by channel, one post)"
+        )
     if status.sent:
         lines.append("  every post:" if every else "  last sent:")
     for post in status.sent:
