@@ -391,3 +391,22 @@ def test_a_misspelt_setting_is_rejected_with_a_suggestion(
     assert capsys.readouterr().err == (
         "error: unknown settings: CAMPAIGN_REDIS_ULR (did you mean CAMPAIGN_REDIS_URL?)\n"
     )
+
+
+def test_templates_allowed_outside_the_project_are_allowed_by_every_command_that_renders(
+    env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a campaign whose templates are shared from a folder outside its project
+    config = tmp_path / "project" / "config"
+    config.mkdir(parents=True)
+    path = write_campaign(config, ["2030-06-01 10:00"])
+    shared = tmp_path / "shared"
+    (config / "templates").rename(shared)
+    path.write_text(path.read_text().replace("templates: templates", f"templates: {shared}"))
+
+    # Then each command refuses it unless told, and takes it when told, as validate does
+    for command in ("plan", "apply"):
+        assert cli([command, str(path)]) == 1
+        assert "--allow-templates-in" in capsys.readouterr().err
+        assert cli([command, str(path), "--allow-templates-in", str(shared)]) == 0
+    assert len(env.posts("spring")) == 2

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from campaign.cli.common import (
     STORE_NOTE,
+    add_allow_templates,
     add_command,
     add_format,
     apply_files,
@@ -53,6 +54,7 @@ def register(commands: Commands) -> None:
         command = add_command(commands, name, summary, description)
         command.add_argument("file", metavar="FILE", type=Path, help="campaign YAML")
         command.add_argument("--verbose", action="store_true", help="list every change")
+        add_allow_templates(command)
         add_format(command)
         command.set_defaults(handler=handler)
 
@@ -62,7 +64,7 @@ def run_plan(args: argparse.Namespace) -> int:
     from workers import diff
 
     store = store_of(args)
-    plan, _ = planned(args.file, store)
+    plan, _ = planned(args.file, store, allowed_template_roots=args.allow_templates_in)
     changes = diff.compute(store, plan.campaign, plan.posts, base=args.file.resolve().parent)
     if args.format == "json":
         print_json(diff_json(changes, applied=False))
@@ -79,7 +81,11 @@ def run_apply(args: argparse.Namespace) -> int:
     store = open_store(settings)
     progress = progress_bar("reading stored posts")
     (changes,) = apply_files(
-        store, [args.file], progress, accept_claim_loss=settings.accept_claim_loss
+        store,
+        [args.file],
+        progress,
+        accept_claim_loss=settings.accept_claim_loss,
+        allowed_template_roots=args.allow_templates_in,
     )
     if args.format == "json":
         print_json(diff_json(changes, applied=True))

@@ -56,6 +56,18 @@ def add_format(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_allow_templates(parser: argparse.ArgumentParser) -> None:
+    """--allow-templates-in: every command that renders a campaign file takes it alike."""
+    parser.add_argument(
+        "--allow-templates-in",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="let templates come from DIR, outside the campaign's project (repeatable)",
+    )
+
+
 def add_scope(parser: argparse.ArgumentParser) -> None:
     """--audience, --channel, --locale: a part of a campaign (all that are given must match)."""
     parser.add_argument("--audience", metavar="A", help="only this audience's posts")
@@ -130,7 +142,9 @@ def print_json(data: Any) -> None:
 # --- plans -------------------------------------------------------------------------------------
 
 
-def planned(path: Path, store: Store) -> tuple[Plan, float]:
+def planned(
+    path: Path, store: Store, *, allowed_template_roots: Sequence[Path] = ()
+) -> tuple[Plan, float]:
     """The plan of a campaign file as the store will hold it, and the launch it counts from:
     the stored campaign's first apply, or now for a campaign not stored yet.
 
@@ -142,7 +156,8 @@ def planned(path: Path, store: Store) -> tuple[Plan, float]:
     campaign, _ = load_campaign(path)
     record = store.campaign(campaign.campaign)
     launch = record.launched_at if record else datetime.now(UTC).replace(microsecond=0)
-    return load_plan(path, launched_at=launch), launch.timestamp()
+    plan = load_plan(path, launched_at=launch, allowed_template_roots=allowed_template_roots)
+    return plan, launch.timestamp()
 
 
 def apply_files(
@@ -151,6 +166,7 @@ def apply_files(
     progress: Callable[[int, int], None] | None = None,
     *,
     accept_claim_loss: bool = False,
+    allowed_template_roots: Sequence[Path] = (),
 ) -> list[PlanDiff]:
     """Apply each campaign file, all or nothing per file; the differences applied.
 
@@ -162,7 +178,7 @@ def apply_files(
 
     applied = []
     for path in files:
-        plan, launched = planned(path, store)
+        plan, launched = planned(path, store, allowed_template_roots=allowed_template_roots)
         applied.append(
             diff.apply(
                 store,

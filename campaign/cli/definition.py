@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from campaign.cli.common import add_allow_templates
 from campaign.errors import DefinitionError, Problem
 from campaign.terminal import printable
 
@@ -71,7 +72,7 @@ def register(commands: Commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     validate.add_argument("files", nargs="+", metavar="FILE", type=Path, help="campaign YAML")
-    _allow_templates(validate)
+    add_allow_templates(validate)
     validate.add_argument(
         "--format",
         choices=("table", "json"),
@@ -87,7 +88,7 @@ def register(commands: Commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     preview.add_argument("file", metavar="FILE", type=Path, help="campaign YAML")
-    _allow_templates(preview)
+    add_allow_templates(preview)
     preview.add_argument(
         "--audience",
         action="append",
@@ -274,17 +275,6 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date YYYY-MM-DD") from None
-
-
-def _allow_templates(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--allow-templates-in",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="DIR",
-        help="let templates come from DIR, outside the campaign's project (repeatable)",
-    )
 
 
 def _print_problems(problems: list[Problem]) -> None:

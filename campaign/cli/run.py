@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from campaign.cli.common import apply_files, print_diff, settings_of
+from campaign.cli.common import add_allow_templates, apply_files, print_diff, settings_of
 from campaign.terminal import printable
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ def register(commands: Commands) -> None:
         action="store_true",
         help="exit when every post of these campaigns is sent or otherwise done",
     )
+    add_allow_templates(run)
     run.set_defaults(handler=run_run)
 
 
@@ -83,7 +84,12 @@ def run_run(args: argparse.Namespace) -> int:
     live = sys.stdout.isatty()
     store = open_store(settings)
     print(f"store: {store.describe()}", file=sys.stderr)
-    applied = apply_files(store, args.files, accept_claim_loss=settings.accept_claim_loss)
+    applied = apply_files(
+        store,
+        args.files,
+        accept_claim_loss=settings.accept_claim_loss,
+        allowed_template_roots=args.allow_templates_in,
+    )
     for changes in applied:
         print_diff(changes, applied=True)
     slugs = [changes.campaign for changes in applied]
