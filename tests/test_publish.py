@@ -283,6 +283,19 @@ def test_a_duplicate_on_a_first_attempt_is_someone_elses_post(store: Store, queu
     assert "change the text" in (store.post(queued).error or "")  # type: ignore[union-attr]
 
 
+def test_a_duplicate_on_a_first_attempt_found_since_its_time_is_the_post_itself(
+    store: Store, queued: str
+) -> None:
+    # Given a first attempt refused as a duplicate, and the platform holding the same text since
+    # the post's time: this post, sent by an attempt whose claim a store crash lost
+    Scripted.script[:] = [AlreadyPublished("duplicate content")]
+    Scripted.found = Published("78", "https://x.example/s/78")
+
+    # Then it is recorded sent where the platform holds it, never failed
+    assert publisher(store).publish(queued) == "sent"
+    assert store.post(queued).url == "https://x.example/s/78"  # type: ignore[union-attr]
+
+
 def test_a_url_holding_a_secret_is_redacted_before_it_is_stored(store: Store, queued: str) -> None:
     Scripted.script.append(Published("9", "https://m.example/9?access_token=s3cret-token"))
 

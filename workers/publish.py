@@ -208,14 +208,20 @@ class Publisher:
     ) -> Outcome:
         """The platform refused the post as a duplicate. After an attempt that may have reached
         it, that duplicate is our post: record it sent where the platform can say where, else
-        unknown (never failed, never sent again). Before any such attempt, the duplicate is
-        someone else's earlier post with the same text: the post failed."""
-        if not claim.maybe_sent:
-            return Failed(f"{error}; an identical post is already there: change the text")
+        unknown (never failed, never sent again).
+
+        Before any such attempt, the duplicate is usually an earlier post with the same text: the
+        post failed. Unless the platform finds the text posted since this post's own time: then
+        it is this post, sent by an attempt whose claim the store lost (a Redis crash between
+        fsyncs), and it is recorded sent, not failed."""
         try:
             found = client.find(post)
         except PublishError as exc:
+            if not claim.maybe_sent:
+                return Failed(f"{error}; an identical post is already there: change the text")
             return Unknown(f"{ALREADY_OUT}; looking it up failed: {exc}")
+        if found is None and not claim.maybe_sent:
+            return Failed(f"{error}; an identical post is already there: change the text")
         if found is None:
             return Unknown(ALREADY_OUT)
         return Sent(found.remote_id, scrub(found.url) if found.url else None)
