@@ -13,6 +13,7 @@ from celery import signals
 from campaign.errors import ConfigurationError, StoreError
 from workers.app import create_app
 from workers.logging import configure
+from workers.platforms.base import load_all
 from workers.settings import load_settings
 from workers.store import open_store
 
@@ -23,6 +24,7 @@ try:
     app = create_app(settings)
 except ConfigurationError as exc:  # e.g. no CAMPAIGN_REDIS_URL: say so, not a traceback
     raise SystemExit(f"error: {exc}") from None
+load_all()  # here, in the parent: every pool process forks with the clients' modules loaded
 
 
 @signals.setup_logging.connect  # type: ignore[untyped-decorator]
@@ -39,6 +41,18 @@ def _refuse_an_unsafe_store(**_: Any) -> None:
         # Celery logs and ignores exceptions from signal handlers; SystemExit gets through.
         raise SystemExit(f"error: the worker refuses to start: {exc}") from exc
     store.close()
+
+
+@signals.worker_process_init.connect  # type: ignore[untyped-decorator]
+def _ready_to_publish(**_: Any) -> None:
+    """Build this pool process's Publisher (its store connection, the middleware) before the pool
+    hands it a task, not inside its first task's time limit."""
+    from workers.tasks import publisher_for
+
+    try:
+        publisher_for(app)
+    except StoreError as exc:  # the first task tries again, and says so in its own log line
+        log.warning("pool process not ready to publish: %s", exc)
 
 
 @signals.worker_ready.connect  # type: ignore[untyped-decorator]
