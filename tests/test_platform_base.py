@@ -9,12 +9,13 @@ import pytest
 from campaign.errors import ConfigurationError
 from tests.fixtures.platforms import FACEBOOK_TOKEN, TELEGRAM_TOKEN, channel, make_client
 from workers.platforms import retry_at_from
-from workers.platforms.base import client_class
+from workers.platforms.base import client_class, resend_policy
 from workers.platforms.facebook import FacebookClient
 from workers.platforms.mastodon import MastodonClient
 from workers.platforms.outbox import OutboxClient
 from workers.platforms.telegram import TelegramClient
 from workers.platforms.webhook import WebhookClient
+from workers.store import ResendRule
 
 NOW = datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC)
 
@@ -100,3 +101,20 @@ def test_a_platform_without_a_client_is_a_configuration_error() -> None:
     # Then the error says which platforms are available
     assert "myspace" in str(caught.value)
     assert "mastodon" in str(caught.value)
+
+
+def test_a_resend_window_ends_one_lease_early_and_never_after_the_cap() -> None:
+    # Mastodon keeps an Idempotency-Key one hour; an attempt claimed inside the window may run
+    # for a whole lease (120 s), so the window for claiming a resend ends that much earlier
+    policy = resend_policy(margin=120)
+    assert policy["mastodon"] == ResendRule(allowed=True, window=3600 - 120)
+    # Bluesky's record key is kept for ever, and never needs a window
+    assert policy["bluesky"] == ResendRule(allowed=True, window=None)
+    # Telegram and webhooks cannot resend safely: they are never resent
+    assert "telegram" not in policy
+    assert "webhook" not in policy
+
+    # A server that keeps keys for less (CAMPAIGN_IDEMPOTENCY_WINDOW) caps the window first
+    capped = resend_policy(margin=120, cap=600)
+    assert capped["mastodon"] == ResendRule(allowed=True, window=600 - 120)
+    assert capped["bluesky"] == ResendRule(allowed=True, window=None)
