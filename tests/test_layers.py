@@ -4,6 +4,7 @@ command line imports delivery code only inside the commands that need it."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,18 @@ def test_the_command_line_imports_delivery_only_inside_commands(path: Path) -> N
 )
 def test_only_the_stores_speak_redis(path: Path) -> None:
     assert not {m for m in imports(path) if m.split(".")[0] == "redis"}
+
+
+def test_no_variable_of_the_tests_or_benchmarks_takes_the_settings_prefix() -> None:
+    # Every CAMPAIGN_* name is a setting: a test's own variable there would make every command
+    # refuse to start ("unknown settings") in the shell that set it.
+    from workers.settings import PREFIX, Settings
+
+    known = {f"{PREFIX}{field.upper()}" for field in Settings.model_fields}
+    known.add(f"{PREFIX}REDIS_ULR")  # misspelt on purpose: a test that it is refused
+    named = {
+        name
+        for path in [*modules("tests"), *modules("bench")]
+        for name in re.findall(rf"\b{PREFIX}[A-Z_]+\b", path.read_text(encoding="utf-8"))
+    }
+    assert named - known == set()
