@@ -152,6 +152,18 @@ def test_a_render_past_its_time_budget_is_stopped_at_its_line(tmp_path: Path) ->
     assert again.value is caught.value
 
 
+def test_a_template_earns_time_with_every_post_it_renders(tmp_path: Path) -> None:
+    # Given a template that takes about a millisecond a post, and budgets of 10 ms for it and
+    # for the campaign, with 50 ms more earned by each post rendered
+    busy = "{% for i in range(20000) %}{% endfor %}ok"
+    budget = TimeBudget(per_template=0.01, total=0.01, per_post=0.05)
+    renderer = make_renderer(tmp_path, {"m/ky.j2": busy}, budget=budget)
+
+    # Then a campaign many times longer than the fixed budgets renders whole: only a template
+    # slower per post than it earns is ever stopped over all its posts
+    assert [renderer.render("m/ky.j2", context()) for _ in range(200)] == ["ok"] * 200
+
+
 def test_rendering_goes_on_normally_after_a_render_was_stopped(tmp_path: Path) -> None:
     loop = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
     renderer = make_renderer(
