@@ -93,8 +93,8 @@ def posts(
     return made
 
 
-# Messages share this many templates: the preview bounds the time one template may take over all
-# its posts (10 s), which a million posts of one template would pass.
+# Messages share this many templates, as a big campaign's messages would. (A template's time
+# budget grows with its posts, so one template for a million posts would fit too.)
 TEMPLATES = 10
 TEMPLATE = """\
 {%- set tips = [
