@@ -4,7 +4,8 @@ x         twitter-text 3.1.0's weighted length (links 23, emoji 2, CJK 2), 1 to 
 mastodon  StatusLengthValidator: graphemes (Unicode 15.0), links 23, @user@domain as @user;
           500 or the channel's max_length
 bluesky   the PDS's lexicon check: 300 graphemes (Unicode 16, or more where versions differ)
-          and 3,000 UTF-8 bytes
+          and 3,000 UTF-8 bytes, of the text as posted (long links shortened as the app shows
+          them when the text does not fit as written)
 telegram  TDLib: 1 to 4,096 code points after its cleanup of the text
 facebook  63,206 characters
 webhook, outbox   no limit unless the channel sets max_length
@@ -19,6 +20,7 @@ from typing import NamedTuple
 
 import regex
 
+from campaign.bluesky_text import as_posted
 from campaign.counting import graphemes, mastodon, telegram, twitter_text
 from campaign.definition import PLATFORMS_WITH_CONFIGURABLE_LIMIT
 from campaign.platforms import PLATFORMS
@@ -238,7 +240,18 @@ def _explain_mastodon(text: str) -> str:
     )
 
 
+def bluesky_fits(text: str) -> bool:
+    """Whether Bluesky takes `text` as written: at most 300 graphemes and 3,000 UTF-8 bytes."""
+    return len(text.encode()) <= _BLUESKY_BYTES and (
+        _bluesky_length_by_piece(text) <= _BLUESKY_GRAPHEMES
+    )
+
+
 def _bluesky(text: str, max_length: int | None) -> Measure:
+    # Counted as posted: a text that does not fit goes out with its links shortened as the
+    # Bluesky app shows them (each facet keeps the full address), which may make it fit.
+    if not bluesky_fits(text):
+        text = as_posted(text, bluesky_fits).text
     length = _bluesky_length_by_piece(text)
     result = _within(length, "graphemes", "bluesky", _BLUESKY_GRAPHEMES, lambda: _explain_bs(text))
     size = len(text.encode())

@@ -294,6 +294,16 @@ def test_bluesky_accepts_300_skin_tone_emoji_of_2400_bytes() -> None:
     assert (result.length, result.limit, result.violations) == (300, 300, ())
 
 
+def test_bluesky_counts_a_long_link_as_posted_shortened() -> None:
+    # 270 graphemes and a link of 64 characters: 335 as written, but the post goes out with the
+    # link shown as the Bluesky app shows it (host, 13 characters of path, "..."), 298 in all
+    link = "https://www.iom.int/news/safe-migration-campaign-kyrgyzstan-2026"
+    result = measure("ы" * 270 + " " + link, "bluesky")
+    assert (result.length, result.violations) == (270 + 1 + len("www.iom.int/news/safe-mi..."), ())
+    # Without a link to shorten, the same length is refused
+    assert measure("ы" * 335, "bluesky").violations
+
+
 def test_bluesky_accepts_exactly_3000_bytes() -> None:
     text = FAMILY * 120
 

@@ -41,7 +41,7 @@ from campaign.errors import (
     PublishError,
     TransientPublishError,
 )
-from campaign.rules import measure
+from campaign.rules import bluesky_fits
 from workers.platforms.auth import HttpRequest, RefreshingAuth, nothing_posted
 from workers.platforms.base import ClientContext, Outgoing, Published, Resend
 from workers.platforms.credentials import SharedCredential, Tokens
@@ -322,7 +322,7 @@ class BlueskyClient(HttpClient):
         return record
 
     def _rich(self, post: Outgoing) -> RichText:
-        return as_posted(post.text, lambda text: not measure(text, self.platform).violations)
+        return as_posted(post.text, bluesky_fits)
 
     def _facet(self, facet: Facet) -> dict[str, Any] | None:
         value = facet.value
