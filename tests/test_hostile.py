@@ -297,6 +297,39 @@ def test_recurrences_are_searched_only_through_the_campaign_window(corpus: Corpu
     expect(found["until-utc"], "- rrule:", "UNTIL=20270101T000000Z is in UTC", "without the Z")
 
 
+def test_malformed_recurrences_say_what_an_rrule_looks_like(corpus: Corpus) -> None:
+    at = 'at: "2026-12-18 10:00"'
+    malformed = {
+        "garbage": ("garbage", "'garbage' is not a NAME=VALUE part"),
+        "empty": ("", "it is empty"),
+        "empty-freq": ("FREQ=", "FREQ= must be one of YEARLY, MONTHLY, WEEKLY"),
+        "hour-x": ("FREQ=DAILY;BYHOUR=x", "BYHOUR=x must be hours 0 to 23"),
+        "hour-99": ("FREQ=DAILY;BYHOUR=99", "BYHOUR=99 must be hours 0 to 23"),
+        "unknown-part": ("FOO=1", "FOO is not a part of an RRULE (its parts are FREQ,"),
+        "typo-part": ("FREQ=DAILY;BYHOURS=9", "(did you mean BYHOUR?)"),
+        "no-freq": ("BYHOUR=9", "it needs FREQ"),
+        "trailing-semicolon": ("FREQ=DAILY;BYHOUR=9;", "remove the extra ';'"),
+        "weekday": ("FREQ=WEEKLY;BYDAY=TUESDAY", "BYDAY=TUESDAY must be days MO, TU"),
+        "month-day-0": ("FREQ=MONTHLY;BYMONTHDAY=0", "BYMONTHDAY=0 must be days of the month"),
+        "until-text": ("FREQ=DAILY;UNTIL=monday", "UNTIL=monday must be a local date"),
+        "count-and-until": ("FREQ=DAILY;COUNT=2;UNTIL=20270101", "keep one"),
+    }
+    for name, (rule, _) in malformed.items():
+        corpus.edit(name, at, f'rrule: "{rule}"')
+
+    found = corpus.validate()
+
+    for name, (rule, message) in malformed.items():
+        expect(
+            found[name],
+            "- rrule:",
+            f"'{rule}' is not an RFC 5545 RRULE: ",
+            message,
+            "a rule looks like FREQ=WEEKLY;BYDAY=MO;BYHOUR=10",
+        )
+        assert "unpack" not in found[name].at(line_of(found[name].text, "- rrule:"))
+
+
 # -- templates: bounded in time and memory -----------------------------------------------------
 
 
