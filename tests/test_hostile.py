@@ -274,6 +274,36 @@ def test_quiet_hours_written_as_numbers_say_how_to_write_them(corpus: Corpus) ->
     expect(found["seconds"], "quiet_hours:", "79200 is not a time", "'HH:MM' in quotes")
 
 
+def test_a_list_or_a_scalar_where_a_mapping_belongs_says_what_belongs_there(
+    corpus: Corpus,
+) -> None:
+    corpus.edit("quiet-list", 'quiet_hours: "22:00-08:00"', "quiet_hours: [22, 8]")
+    corpus.edit("utm-list", "max_lateness: PT1H", "max_lateness: PT1H\nutm: [a, b]")
+    corpus.edit("limit-list", "platform: outbox", "platform: outbox\n    rate_limit: [1, 60]")
+    corpus.edit("entry-text", '- at: "2026-12-18 10:00"', '- "2026-12-18 10:00"')
+    corpus.edit("channel-text", "  out:\n    platform: outbox", "  out: S3CRET-T0KEN")
+
+    found = corpus.validate()
+
+    expect(
+        found["quiet-list"],
+        "quiet_hours:",
+        "[22, 8] is not a period",
+        '"HH:MM-HH:MM" in quotes (e.g. "22:00-08:00")',
+    )
+    expect(
+        found["utm-list"], "utm:", "should be a mapping", "of source, medium, campaign, not a list"
+    )
+    expect(found["limit-list"], "rate_limit:", "a mapping", "of requests, per_seconds, not a list")
+    expect(
+        found["entry-text"], '- "2026', "a mapping (key: value, one per line) of at, rrule, after"
+    )
+    expect(found["channel-text"], "out:", "a mapping", "of platform, account", "not a text")
+    assert "S3CRET" not in "\n".join(found["channel-text"].lines)
+    for result in found.values():
+        assert "valid dictionary" not in "\n".join(result.lines), result.lines
+
+
 def test_recurrences_are_searched_only_through_the_campaign_window(corpus: Corpus) -> None:
     at = 'at: "2026-12-18 10:00"'
     never = {
