@@ -384,6 +384,28 @@ def test_templates_cannot_compute_without_bound_at_compile_or_render_time(
         expect_in_template(found[name], name, message)
 
 
+def test_numbers_past_the_largest_fraction_are_errors_at_their_line(corpus: Corpus) -> None:
+    too_large = "would make a number too large to compute (beyond about 1.8e308)"
+    attacks = {
+        "float-power": ("{{ 10.0**400 }}", f"'**' {too_large}"),
+        "float-times": ("{{ 1e308 * 10 }}", f"'*' {too_large}"),
+        "int-times-float": ("{{ 10**400 * 1.0 }}", f"'*' {too_large}"),
+        "float-plus": ("{% set x = 1e308 %}{{ x + x }}", f"'+' {too_large}"),
+        "divide": ("{{ 10**400 / 3 }}", "a number too large to compute"),
+        "format": ('{{ "%f"|format(10**400) }}', f"|format {too_large}"),
+        "literal": ("{{ 1e400 }}", "writes inf, which is no number a post can show"),
+        "from-text": ('{{ "nan"|float }}', "writes nan, which is no number a post can show"),
+    }
+    for name, (text, _) in attacks.items():
+        corpus.with_template(name, "Salam\n" + text)
+
+    found = corpus.validate()
+
+    for name, (_, message) in attacks.items():
+        expect_in_template(found[name], name, message)
+        assert not any("Overflow" in line or "inf' is not" in line for line in found[name].lines)
+
+
 def test_templates_nested_too_deeply_are_syntax_errors_at_their_line(corpus: Corpus) -> None:
     attacks = {
         "blocks": "{% if 1 %}" * 100 + "x" + "{% endif %}" * 100,
