@@ -134,7 +134,7 @@ def check_repeat(left: Any, right: Any) -> None:
 def check_power(base: Any, exponent: Any) -> None:
     """`a ** b`: a number within MAX_DIGITS digits, found without computing it."""
     if not (isinstance(base, int) and isinstance(exponent, int)) or exponent <= 0 or abs(base) < 2:
-        return  # a float result overflows at once (OverflowError) instead of growing
+        return  # a float result overflows at once (`too_large`) instead of growing
     if exponent * math.log2(abs(base)) > MAX_BITS:
         raise Refused(f"'**' would make a number of more than {MAX_DIGITS:,} digits")
 
@@ -164,6 +164,18 @@ def check_braces(template: str) -> None:
         for number in _NUMBER.findall(spec):
             if int(number) > MAX_TEXT:
                 raise Refused(f"format with a width of {int(number):,} would build too much text")
+
+
+def too_large(where: str) -> Refused:
+    """The error for a fraction (float) past the largest one, about 1.8e308.
+
+    Python raises OverflowError for some operations (`10.0 ** 400`, `10 ** 400 / 3`) and gives
+    `inf` for others (`1e308 * 10`); a post must say neither.
+    """
+    return Refused(
+        f"{where} would make a number too large to compute (beyond about 1.8e308): "
+        "use smaller numbers"
+    )
 
 
 def bounded(result: T, where: str) -> T:
@@ -244,6 +256,11 @@ def writable(values: Any, where: str) -> None:
     seen: set[int] = set()
     while stack:
         item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise Refused(
+                f"{where} writes {item}, which is no number a post can show: a number went "
+                "beyond about 1.8e308, or was made from 'inf' or 'nan'; use smaller numbers"
+            )
         if isinstance(item, _WRITABLE):
             continue
         if isinstance(item, jinja2.Undefined):

@@ -178,10 +178,10 @@ class QuietHours(Model):
                 )
             h1, m1, h2, m2 = (int(g) for g in match.groups())
             return {"start": time(h1, m1), "end": time(h2, m2)}
-        if isinstance(value, int | float):
+        if isinstance(value, int | float | list | tuple):
+            shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
             raise ValueError(
-                f'{value!r} is not a period: write it as "HH:MM-HH:MM" in quotes '
-                '(e.g. "22:00-08:00")'
+                f'{shown} is not a period: write it as "HH:MM-HH:MM" in quotes (e.g. "22:00-08:00")'
             )
         return value
 

@@ -9,6 +9,7 @@ wrong kind is refused with what YAML made of it, never reinterpreted.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from difflib import get_close_matches
 from typing import Annotated, Any
@@ -134,11 +135,141 @@ def check_rrule(value: str) -> str:
             f"INTERVAL={interval.group(1)} must be a whole number of at least 1 "
             "(INTERVAL=2 is every other time)"
         )
-    try:
-        rrulestr(value, dtstart=datetime(2000, 1, 1))
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise ValueError(f"{quoted(value)} is not a valid RFC 5545 RRULE: {exc}") from None
+    problem = _rrule_problem(value)
+    if problem is None:
+        try:
+            rrulestr(value, dtstart=datetime(2000, 1, 1))
+        except (ValueError, TypeError, OverflowError, KeyError):
+            # Every part was checked above; dateutil's own words would not say what to write.
+            problem = "check each part against RFC 5545"
+    if problem is not None:
+        raise ValueError(
+            f"{quoted(value)} is not an RFC 5545 RRULE: {problem}; a rule looks like "
+            f"{RRULE_EXAMPLE}"
+        )
     return value
+
+
+def _rrule_problem(value: str) -> str | None:
+    """What is wrong with the parts of an RRULE, in the words of RFC 5545; None if nothing.
+
+    dateutil reads more than RFC 5545 allows and says what is wrong in its own terms
+    ("not enough values to unpack"), or drops what it does not use (BYMONTHDAY=0).
+    """
+    text = value[len("RRULE:") :] if value.upper().startswith("RRULE:") else value
+    if not text.strip():
+        return "it is empty; write NAME=VALUE parts separated by ';'"
+    parts: dict[str, str] = {}
+    for part in text.split(";"):
+        name, equals, written = part.partition("=")
+        if not part:
+            return "it has an empty part (';;' or a ';' at the end): remove the extra ';'"
+        if part != part.strip():
+            return f"{quoted(part)} has spaces: write the rule without spaces"
+        if not equals or not re.fullmatch(r"[A-Za-z]+", name):
+            return f"{quoted(part)} is not a NAME=VALUE part; parts are separated by ';'"
+        name = name.upper()
+        if name not in _RRULE_PARTS:
+            close = get_close_matches(name, _RRULE_PARTS, n=1, cutoff=0.7)
+            if close:
+                return f"{name} is not a part of an RRULE (did you mean {close[0]}?)"
+            return f"{name} is not a part of an RRULE (its parts are {', '.join(_RRULE_PARTS)})"
+        if name in parts:
+            return f"{name} is given twice: give it once"
+        parts[name] = written
+    if "FREQ" not in parts:
+        return "it needs FREQ, how often it repeats"
+    if "COUNT" in parts and "UNTIL" in parts:
+        return "COUNT and UNTIL both say when it ends: keep one"
+    for name, written in parts.items():
+        problem = _RRULE_PARTS[name](written.upper())
+        if problem is not None:
+            return f"{name}={written} {problem}"
+    if parts["FREQ"].upper() not in ("MONTHLY", "YEARLY") and re.search(
+        r"\d", parts.get("BYDAY", "")
+    ):
+        return (
+            f"BYDAY={parts['BYDAY']} numbers a weekday within a month or year, which "
+            "needs FREQ=MONTHLY or FREQ=YEARLY"
+        )
+    return None
+
+
+def _whole_numbers(
+    low: int, high: int, what: str, *, negative: bool = False
+) -> Callable[[str], str | None]:
+    """A check of a comma-separated list of whole numbers in [low, high] (or [-high, -low])."""
+
+    def check(written: str) -> str | None:
+        for number in written.split(","):
+            if not re.fullmatch(r"[+-]?\d{1,4}", number):
+                break
+            size = int(number)
+            if low <= size <= high or (negative and -high <= size <= -low):
+                continue
+            break
+        else:
+            return None
+        span = f"{low} to {high}" + (f" or -{high} to -{low}" if negative else "")
+        return f"must be {what} {span}, separated by commas"
+
+    return check
+
+
+def _one_of(*choices: str) -> Callable[[str], str | None]:
+    def check(written: str) -> str | None:
+        if written in choices:
+            return None
+        return f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+def _count(written: str) -> str | None:
+    if written.isdigit() and int(written) >= 1:
+        return None
+    return "must be a whole number of at least 1 (COUNT=3 is three times)"
+
+
+def _until(written: str) -> str | None:
+    if re.fullmatch(r"\d{8}(T\d{6})?", written):
+        try:
+            datetime.strptime(written, "%Y%m%dT%H%M%S" if "T" in written else "%Y%m%d")
+        except ValueError:
+            return "is not a real date and time"
+        return None
+    return "must be a local date YYYYMMDD or date-time YYYYMMDDTHHMMSS (e.g. 20270331T235900)"
+
+
+def _weekdays(written: str) -> str | None:
+    if all(re.fullmatch(rf"(?:[+-]?[1-9]\d?)?{_WEEKDAY}", day) for day in written.split(",")):
+        return None
+    return (
+        "must be days MO, TU, WE, TH, FR, SA or SU separated by commas, each optionally "
+        "numbered within the month or year (1MO is the first Monday, -1FR the last Friday)"
+    )
+
+
+_WEEKDAY = "(?:MO|TU|WE|TH|FR|SA|SU)"
+RRULE_EXAMPLE = "FREQ=WEEKLY;BYDAY=MO;BYHOUR=10"
+# Each part of an RRULE (RFC 5545 3.3.10; BYEASTER is dateutil's) and how its value is checked.
+_RRULE_PARTS: dict[str, Callable[[str], str | None]] = {
+    "FREQ": _one_of("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY", "SECONDLY"),
+    "INTERVAL": _count,  # checked before, with its own message
+    "COUNT": _count,
+    "UNTIL": _until,
+    "BYMONTH": _whole_numbers(1, 12, "months"),
+    "BYMONTHDAY": _whole_numbers(1, 31, "days of the month", negative=True),
+    "BYYEARDAY": _whole_numbers(1, 366, "days of the year", negative=True),
+    "BYWEEKNO": _whole_numbers(1, 53, "weeks of the year", negative=True),
+    "BYDAY": _weekdays,
+    "BYHOUR": _whole_numbers(0, 23, "hours"),
+    "BYMINUTE": _whole_numbers(0, 59, "minutes"),
+    "BYSECOND": _whole_numbers(0, 59, "seconds"),
+    "BYSETPOS": _whole_numbers(1, 366, "positions", negative=True),
+    "BYEASTER": _whole_numbers(0, 366, "days from Easter", negative=True),
+    "WKST": _one_of("MO", "TU", "WE", "TH", "FR", "SA", "SU"),
+}
 
 
 def check_template_folder(value: str) -> str:

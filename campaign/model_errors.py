@@ -57,6 +57,8 @@ def _reason(error: ErrorDetails, source: SourceMap) -> str:
         message = "should be a mapping of keys (key: value, one per line)"
     elif kind == "list_type":
         message = "should be a list: [a, b], or one '- item' per line"
+    elif kind == "model_type":
+        message = _not_a_mapping(value, error["loc"])
     else:
         message = error["msg"]
         for prefix in ("Value error, ", "Assertion failed, "):
@@ -81,6 +83,27 @@ def _dotted(location: Sequence[int | str]) -> str:
     for part in location:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
+
+
+def _not_a_mapping(value: Any, location: Sequence[int | str]) -> str:
+    """Why a value that is not a mapping cannot be the model that belongs at `location`."""
+    keys = _allowed_keys(location)
+    listing = ", ".join(keys[:4]) + (", ..." if len(keys) > 4 else "")
+    of = f" of {listing}" if listing else ""
+    # Never echo the value: a text here may be a secret written in the wrong place.
+    return f"should be a mapping (key: value, one per line){of}, not {_kind_of(value)}"
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return "a text" if isinstance(value, str) else "a value of another kind"
 
 
 def _allowed_keys(location: Sequence[int | str]) -> list[str]:

@@ -253,6 +253,13 @@ class Renderer:
                 exc,
                 name,
             ) from None
+        except OverflowError as exc:  # `10**400 / 3`, `range(10**400)`: past what Python computes
+            raise self._error(
+                "a number too large to compute (a fraction beyond about 1.8e308, or a count "
+                "beyond what a list can hold): use smaller numbers",
+                exc,
+                name,
+            ) from None
         except Exception as exc:  # a template can raise anything; it is the author's error
             raise self._error(f"rendering failed: {type(exc).__name__}: {exc}", exc, name) from None
         controls = control_characters(text)

@@ -23,6 +23,7 @@ rendered, like anything else, instead of computed while compiling. Time is bound
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -33,7 +34,7 @@ import jinja2
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.loaders import split_template_path
-from jinja2.nodes import Concat, Dict, Impossible, List, Output, Tuple
+from jinja2.nodes import Concat, Const, Dict, Impossible, List, Output, Tuple
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -49,6 +50,7 @@ from campaign.bounds import (
     check_percent,
     check_power,
     check_repeat,
+    too_large,
     writable,
     written_size,
 )
@@ -178,9 +180,14 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             check_power(left, right)
         elif operator == "%" and isinstance(left, str):
             check_percent(left, right)
-        result = self.binop_table[operator](left, right)
+        try:
+            result = self.binop_table[operator](left, right)
+        except OverflowError:
+            raise too_large(f"'{operator}'") from None
         if type(result) is int and result.bit_length() <= MAX_BITS:
             return result  # the usual case, at once
+        if type(result) is float and not math.isfinite(result) and _finite(left) and _finite(right):
+            raise too_large(f"'{operator}'")
         return bounded(result, f"'{operator}'")
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
@@ -193,7 +200,11 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             check_braces(template)
             writable(args, "format")
             writable(kwargs, "format")
-            return bounded(str(wrapper(*args, **kwargs)), "format")
+            try:
+                text = str(wrapper(*args, **kwargs))
+            except OverflowError:  # `"{:f}".format(10**400)`
+                raise too_large("format") from None
+            return bounded(text, "format")
 
         return checked
 
@@ -326,6 +337,15 @@ class _BoundedCodeGenerator(CodeGenerator):
         text = super()._output_const_repr(group)
         return f"environment.counted({text})" if self._repeated else text
 
+    def visit_Const(self, node: Const, frame: Frame) -> None:
+        value = node.as_const(frame.eval_ctx)
+        if isinstance(value, float) and not math.isfinite(value):
+            # `1e400` and folded constants such as `1e308 * 10`: Python has no literal for
+            # inf and nan, and Jinja would write the name `inf`; the render then refuses it.
+            self.write(f"float({str(value)!r})")
+        else:
+            super().visit_Const(node, frame)
+
     def visit_Concat(self, node: Concat, frame: Frame) -> None:
         self.write("environment.joined((")
         for argument in node.nodes:
@@ -376,17 +396,25 @@ def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
         if args and isinstance(args[0], Iterator):  # `map(...) | join`: measure what it yields
             args = (list(args[0]), *args[1:])
         check_filter(name, args, kwargs)
-        if passes == "context":
-            result = function(context, *args, **kwargs)
-        elif passes == "eval_context":
-            result = function(context.eval_ctx, *args, **kwargs)
-        elif passes == "environment":
-            result = function(context.environment, *args, **kwargs)
-        else:
-            result = function(*args, **kwargs)
+        try:
+            if passes == "context":
+                result = function(context, *args, **kwargs)
+            elif passes == "eval_context":
+                result = function(context.eval_ctx, *args, **kwargs)
+            elif passes == "environment":
+                result = function(context.environment, *args, **kwargs)
+            else:
+                result = function(*args, **kwargs)
+        except OverflowError:  # `(10**400) | float`
+            raise too_large(f"|{name}") from None
         return bounded(result, f"|{name}")
 
     return checked
+
+
+def _finite(value: Any) -> bool:
+    """Whether `value` is no float past the largest one (inf) nor nan; other values are."""
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 def _hardest_line(environment: jinja2.Environment, source: str) -> int:

@@ -13,6 +13,7 @@ The rules, also in the README:
 from __future__ import annotations
 
 import datetime as datetime_module
+import re
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ import dateutil.rrule
 from dateutil.rrule import rrule, rrulestr
 
 from campaign.definition import QuietHours, ScheduleEntry
+from campaign.fields import RRULE_EXAMPLE
 
+_UNTIL = re.compile(r"(?:^|;)UNTIL=([^;]*)", re.IGNORECASE)
 # A recurrence is bounded by the campaign window; FREQ=MINUTELY over months is a typo, not a plan.
 MAX_OCCURRENCES_PER_ENTRY = 10_000
 
@@ -76,13 +79,35 @@ def wall_times(entry: ScheduleEntry, start: date, end: date) -> tuple[datetime, 
     except (ValueError, TypeError) as exc:
         if isinstance(exc, ScheduleProblem):
             raise
-        raise ScheduleProblem(f"'{entry.rrule}' cannot be expanded: {exc}") from None
+        raise ScheduleProblem(
+            f"'{entry.rrule}' cannot be expanded: check it against RFC 5545 (e.g. {RRULE_EXAMPLE})"
+        ) from None
     if not times:
         raise ScheduleProblem(
-            f"'{entry.rrule}' yields no time within {start} to {end}: check its BY... parts "
-            "(30 February never comes) and COUNT/UNTIL"
+            f"'{entry.rrule}' yields no time within {start} to {end}: "
+            f"{_why_no_time(entry.rrule, first, last)}"
         )
     return tuple(times)
+
+
+def _why_no_time(text: str, first: datetime, last: datetime) -> str:
+    """What to change in a rule that yields no time in [first, last], by what stops it.
+
+    COUNT is at least 1 (campaign.fields), and the rule starts at `first`, so COUNT never
+    empties a rule: either UNTIL ends it before its first time, or its BY... parts never meet
+    in the window.
+    """
+    until = _UNTIL.search(text)
+    if until is not None:
+        rest = _UNTIL.sub("", text).lstrip(";")
+        unbounded = rrulestr(rest, dtstart=first)
+        first_time = next(iter(_until_year(unbounded, last.year + 1)), None)
+        if first_time is not None and first_time <= last:
+            return (
+                f"UNTIL={until.group(1)} ends it before its first time, "
+                f"{first_time:%Y-%m-%d %H:%M}: move UNTIL later or remove it"
+            )
+    return "its BY... parts never meet in the window (30 February never comes): check them"
 
 
 def _until_year(rule: Any, last_year: int) -> Iterator[datetime]:

@@ -152,6 +152,34 @@ def test_an_unset_variable_and_a_revoked_token_are_named(
     assert checks["files"]["status"] == "unchecked"
 
 
+def test_every_unset_variable_of_a_channel_is_named_in_one_line(
+    campaign_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an X channel none of whose variables is set
+    text = campaign_file.read_text(encoding="utf-8")
+    text = text.replace("channels: [tg, fb, files]", "channels: [tg, fb, files, x]").replace(
+        "  files:\n",
+        "  x:\n    platform: x\n"
+        "    credentials: {client_id: X_CLIENT_ID, refresh_token: X_REFRESH_TOKEN}\n"
+        "  files:\n",
+    )
+    campaign_file.write_text(text, encoding="utf-8")
+    monkeypatch.delenv("X_CLIENT_ID", raising=False)
+    monkeypatch.delenv("X_REFRESH_TOKEN", raising=False)
+
+    # When it is checked
+    status = main(["channels", "check", str(campaign_file), "--channel", "x", "--format", "json"])
+
+    # Then one line names both variables, and what each holds
+    [check] = json.loads(capsys.readouterr().out)
+    assert status == 1
+    assert check["status"] == "failed"
+    assert check["detail"] == (
+        "the environment variables X_CLIENT_ID (the channel's client id) and X_REFRESH_TOKEN "
+        "(the channel's refresh token) are not set in the environment or .env"
+    )
+
+
 def test_the_secrets_come_from_dot_env_like_the_workers(
     campaign_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -300,6 +300,36 @@ def test_quiet_hours_written_as_numbers_say_how_to_write_them(corpus: Corpus) ->
     expect(found["seconds"], "quiet_hours:", "79200 is not a time", "'HH:MM' in quotes")
 
 
+def test_a_list_or_a_scalar_where_a_mapping_belongs_says_what_belongs_there(
+    corpus: Corpus,
+) -> None:
+    corpus.edit("quiet-list", 'quiet_hours: "22:00-08:00"', "quiet_hours: [22, 8]")
+    corpus.edit("utm-list", "max_lateness: PT1H", "max_lateness: PT1H\nutm: [a, b]")
+    corpus.edit("limit-list", "platform: outbox", "platform: outbox\n    rate_limit: [1, 60]")
+    corpus.edit("entry-text", '- at: "2026-12-18 10:00"', '- "2026-12-18 10:00"')
+    corpus.edit("channel-text", "  out:\n    platform: outbox", "  out: S3CRET-T0KEN")
+
+    found = corpus.validate()
+
+    expect(
+        found["quiet-list"],
+        "quiet_hours:",
+        "[22, 8] is not a period",
+        '"HH:MM-HH:MM" in quotes (e.g. "22:00-08:00")',
+    )
+    expect(
+        found["utm-list"], "utm:", "should be a mapping", "of source, medium, campaign, not a list"
+    )
+    expect(found["limit-list"], "rate_limit:", "a mapping", "of requests, per_seconds, not a list")
+    expect(
+        found["entry-text"], '- "2026', "a mapping (key: value, one per line) of at, rrule, after"
+    )
+    expect(found["channel-text"], "out:", "a mapping", "of platform, account", "not a text")
+    assert "S3CRET" not in "\n".join(found["channel-text"].lines)
+    for result in found.values():
+        assert "valid dictionary" not in "\n".join(result.lines), result.lines
+
+
 def test_recurrences_are_searched_only_through_the_campaign_window(corpus: Corpus) -> None:
     at = 'at: "2026-12-18 10:00"'
     never = {
@@ -321,6 +351,39 @@ def test_recurrences_are_searched_only_through_the_campaign_window(corpus: Corpu
         )
     expect(found["interval-0"], "- rrule:", "INTERVAL=0 must be a whole number of at least 1")
     expect(found["until-utc"], "- rrule:", "UNTIL=20270101T000000Z is in UTC", "without the Z")
+
+
+def test_malformed_recurrences_say_what_an_rrule_looks_like(corpus: Corpus) -> None:
+    at = 'at: "2026-12-18 10:00"'
+    malformed = {
+        "garbage": ("garbage", "'garbage' is not a NAME=VALUE part"),
+        "empty": ("", "it is empty"),
+        "empty-freq": ("FREQ=", "FREQ= must be one of YEARLY, MONTHLY, WEEKLY"),
+        "hour-x": ("FREQ=DAILY;BYHOUR=x", "BYHOUR=x must be hours 0 to 23"),
+        "hour-99": ("FREQ=DAILY;BYHOUR=99", "BYHOUR=99 must be hours 0 to 23"),
+        "unknown-part": ("FOO=1", "FOO is not a part of an RRULE (its parts are FREQ,"),
+        "typo-part": ("FREQ=DAILY;BYHOURS=9", "(did you mean BYHOUR?)"),
+        "no-freq": ("BYHOUR=9", "it needs FREQ"),
+        "trailing-semicolon": ("FREQ=DAILY;BYHOUR=9;", "remove the extra ';'"),
+        "weekday": ("FREQ=WEEKLY;BYDAY=TUESDAY", "BYDAY=TUESDAY must be days MO, TU"),
+        "month-day-0": ("FREQ=MONTHLY;BYMONTHDAY=0", "BYMONTHDAY=0 must be days of the month"),
+        "until-text": ("FREQ=DAILY;UNTIL=monday", "UNTIL=monday must be a local date"),
+        "count-and-until": ("FREQ=DAILY;COUNT=2;UNTIL=20270101", "keep one"),
+    }
+    for name, (rule, _) in malformed.items():
+        corpus.edit(name, at, f'rrule: "{rule}"')
+
+    found = corpus.validate()
+
+    for name, (rule, message) in malformed.items():
+        expect(
+            found[name],
+            "- rrule:",
+            f"'{rule}' is not an RFC 5545 RRULE: ",
+            message,
+            "a rule looks like FREQ=WEEKLY;BYDAY=MO;BYHOUR=10",
+        )
+        assert "unpack" not in found[name].at(line_of(found[name].text, "- rrule:"))
 
 
 # -- templates: bounded in time and memory -----------------------------------------------------
@@ -345,6 +408,28 @@ def test_templates_cannot_compute_without_bound_at_compile_or_render_time(
 
     for name, (_, message) in attacks.items():
         expect_in_template(found[name], name, message)
+
+
+def test_numbers_past_the_largest_fraction_are_errors_at_their_line(corpus: Corpus) -> None:
+    too_large = "would make a number too large to compute (beyond about 1.8e308)"
+    attacks = {
+        "float-power": ("{{ 10.0**400 }}", f"'**' {too_large}"),
+        "float-times": ("{{ 1e308 * 10 }}", f"'*' {too_large}"),
+        "int-times-float": ("{{ 10**400 * 1.0 }}", f"'*' {too_large}"),
+        "float-plus": ("{% set x = 1e308 %}{{ x + x }}", f"'+' {too_large}"),
+        "divide": ("{{ 10**400 / 3 }}", "a number too large to compute"),
+        "format": ('{{ "%f"|format(10**400) }}', f"|format {too_large}"),
+        "literal": ("{{ 1e400 }}", "writes inf, which is no number a post can show"),
+        "from-text": ('{{ "nan"|float }}', "writes nan, which is no number a post can show"),
+    }
+    for name, (text, _) in attacks.items():
+        corpus.with_template(name, "Salam\n" + text)
+
+    found = corpus.validate()
+
+    for name, (_, message) in attacks.items():
+        expect_in_template(found[name], name, message)
+        assert not any("Overflow" in line or "inf' is not" in line for line in found[name].lines)
 
 
 def test_templates_nested_too_deeply_are_syntax_errors_at_their_line(corpus: Corpus) -> None:

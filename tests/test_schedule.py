@@ -79,6 +79,27 @@ def test_a_recurrence_with_no_time_in_the_window_is_refused() -> None:
         wall_times(entry, date(2026, 12, 18), date(2027, 3, 31))
 
 
+def test_a_recurrence_ended_by_until_before_its_first_time_says_to_move_until() -> None:
+    entry = ScheduleEntry(rrule="FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;UNTIL=20261219")
+    with pytest.raises(
+        ScheduleProblem, match=r"UNTIL=20261219 ends it before its first time, 2026-12-21 09:00"
+    ):
+        wall_times(entry, date(2026, 12, 18), date(2027, 3, 31))
+
+
+def test_a_recurrence_whose_parts_never_meet_says_to_check_them() -> None:
+    entry = ScheduleEntry(rrule="FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30;UNTIL=20270301")
+    with pytest.raises(ScheduleProblem, match=r"BY\.\.\. parts never meet") as raised:
+        wall_times(entry, date(2026, 12, 18), date(2027, 3, 31))
+    assert "UNTIL" not in str(raised.value).split(": ", 1)[1]
+
+
+def test_a_recurrence_of_no_times_is_refused_with_a_hint_about_count() -> None:
+    with pytest.raises(ValueError, match="COUNT=0 must be a whole number of at least 1") as raised:
+        ScheduleEntry(rrule="FREQ=DAILY;BYHOUR=9;COUNT=0")
+    assert "30 February" not in str(raised.value)
+
+
 QUIET = QuietHours.model_validate("22:00-08:00")
 
 

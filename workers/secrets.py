@@ -44,16 +44,27 @@ def secrets_for(channel: Channel, environ: Mapping[str, str]) -> dict[str, str]:
     """The channel's secrets by role, from `environ`; each is masked in every log from now on.
 
     Raises:
-        ConfigurationError: one is unset, or could not be sent as it is.
+        ConfigurationError: some are unset (all of them named), or one could not be sent as
+            it is.
     """
+    names = channel.credential_names()
+    unset = [
+        f"{name} (the channel's {role.replace('_', ' ')})"
+        for role, name in names.items()
+        if not environ.get(name)
+    ]
+    if len(unset) == 1:
+        raise ConfigurationError(
+            f"the environment variable {unset[0]} is not set in the environment or .env"
+        )
+    if unset:  # every one at once: setting one only to be told of the next wastes a round
+        raise ConfigurationError(
+            f"the environment variables {', '.join(unset[:-1])} and {unset[-1]} are not set "
+            "in the environment or .env"
+        )
     secrets = {}
-    for role, name in channel.credential_names().items():
-        secret = environ.get(name)
-        if not secret:
-            raise ConfigurationError(
-                f"the environment variable {name} (the channel's {role.replace('_', ' ')}) "
-                "is not set in the environment or .env"
-            )
+    for role, name in names.items():
+        secret = environ[name]
         redact(secret)
         if secret != secret.strip():
             raise ConfigurationError(
