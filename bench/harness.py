@@ -213,8 +213,8 @@ def redis_binary() -> str:
 
 
 class RedisProcess:
-    """A redis-server of our own: AOF with `appendfsync everysec` (as docs/delivery.md runs it),
-    noeviction, no snapshots."""
+    """A redis-server of our own, as docs/delivery.md runs it: AOF with `appendfsync always`
+    (a claim on disk before its request goes out), noeviction, no snapshots."""
 
     def __init__(self, directory: Path, *extra: str) -> None:
         self.directory = directory
@@ -224,7 +224,7 @@ class RedisProcess:
         self.process = subprocess.Popen(
             [
                 redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(directory), "--appendonly", "yes", "--appendfsync", "everysec",
+                "--dir", str(directory), "--appendonly", "yes", "--appendfsync", "always",
                 "--save", "", "--maxmemory-policy", "noeviction", *extra,
             ],
             stdout=self._log,
