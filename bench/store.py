@@ -64,8 +64,10 @@ def _backend(context: Context, backend: str, sizes: list[int]) -> None:
                 env,
                 folder,
             )
-            status, status_rss[size], _ = timed_child(
-                ["-m", "campaign", "status", f"c{size}"], env, folder
+            # The best of three: a command of a fraction of a second, on a shared machine.
+            status, status_rss[size] = min(
+                timed_child(["-m", "campaign", "status", f"c{size}"], env, folder)[:2]
+                for _ in range(3)
             )
             plan, plan_rss, output = timed_child(["-m", "campaign", "plan", str(path)], env, folder)
             if "no changes" not in output:

@@ -13,8 +13,11 @@ from typing import Any
 
 from workers.store.records import NewPost, PlanChange
 
-CHUNK = 1000  # posts per chunk
-CHUNK_BYTES = 512 * 1024  # and about this much text
+# A step holds Redis (or the SQLite write lock) while it writes its chunk and, with appendfsync
+# always, while the disk syncs it: 250 posts keep that to a few milliseconds, so that other
+# campaigns stay on time during a big apply (1,000 made them 0.1 to 0.2 s late on a 2-core VM).
+CHUNK = 250  # posts per chunk
+CHUNK_BYTES = 128 * 1024  # and about this much text
 HOLD = 60.0  # seconds a step (of an apply, a cancel, a restore) holds its campaign
 
 Chunk = dict[str, list[Any]]
