@@ -220,7 +220,7 @@ class Renderer:
         raise error
 
     def _render(self, name: str, context: Mapping[str, Any]) -> str:
-        template = self._templates.get(name) or self._compiled(name)
+        template = self._compiled(name)
         try:
             text = template.render(context)
         except Refused as exc:

@@ -250,11 +250,11 @@ def bluesky_fits(text: str) -> bool:
 def _bluesky(text: str, max_length: int | None) -> Measure:
     # Counted as posted: a text that does not fit goes out with its links shortened as the
     # Bluesky app shows them (each facet keeps the full address), which may make it fit.
-    if not bluesky_fits(text):
+    length, size = _bluesky_length_by_piece(text), len(text.encode())
+    if length > _BLUESKY_GRAPHEMES or size > _BLUESKY_BYTES:
         text = as_posted(text, bluesky_fits).text
-    length = _bluesky_length_by_piece(text)
+        length, size = _bluesky_length_by_piece(text), len(text.encode())
     result = _within(length, "graphemes", "bluesky", _BLUESKY_GRAPHEMES, lambda: _explain_bs(text))
-    size = len(text.encode())
     if size <= _BLUESKY_BYTES:
         return result
     # Emoji and non-Latin scripts take 2-4 bytes per code point, so this can bind first.

@@ -110,15 +110,15 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
         message = record.getMessage()
     except Exception:  # bad arguments: keep what can be shown, without formatting it
         message = f"{record.msg} {record.args!r}"
-    record.msg, record.args = printable(scrub(message)), None
+    record.msg, record.args = _shown(message), None
     if record.exc_info:
         exception = logging.Formatter().formatException(record.exc_info)
-        record.exc_text = printable(scrub(exception), keep_newlines=True)
+        record.exc_text = _shown(exception, lines=True)
         record.exc_info = None  # no handler may format the raw exception again
     elif record.exc_text:
-        record.exc_text = printable(scrub(record.exc_text), keep_newlines=True)
+        record.exc_text = _shown(record.exc_text, lines=True)
     if record.stack_info:
-        record.stack_info = printable(scrub(record.stack_info), keep_newlines=True)
+        record.stack_info = _shown(record.stack_info, lines=True)
     fields = getattr(record, "fields", None)
     if isinstance(fields, dict):
         record.fields = {key: _scrubbed(value) for key, value in fields.items()}
@@ -126,12 +126,18 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
+def _shown(text: str, *, lines: bool = False) -> str:
+    """`text` as a log may show it: secrets masked, then control characters and escapes made
+    visible (newlines too, unless the text is made of `lines`, as a traceback is)."""
+    return printable(scrub(text), keep_newlines=lines)
+
+
 def _scrubbed(value: Any) -> Any:
     """A field's value as a log line may show it: numbers as they are, anything else as
     redacted text."""
     if value is None or isinstance(value, bool | int | float):
         return value
-    return printable(scrub(value if isinstance(value, str) else str(value)))
+    return _shown(value if isinstance(value, str) else str(value))
 
 
 class RedactingFilter(logging.Filter):
@@ -150,7 +156,7 @@ class RedactingFormatter(logging.Formatter):
         # A record redacted when it was made holds no secret; any other is redacted here.
         if getattr(record, _REDACTED, False):
             return line
-        return printable(scrub(line), keep_newlines=True)
+        return _shown(line, lines=True)
 
 
 class JsonFormatter(logging.Formatter):

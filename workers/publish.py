@@ -217,9 +217,9 @@ class Publisher:
         try:
             found = client.find(post)
         except PublishError as exc:
-            if not claim.maybe_sent:
-                return Failed(f"{error}; an identical post is already there: change the text")
-            return Unknown(f"{ALREADY_OUT}; looking it up failed: {exc}")
+            if claim.maybe_sent:
+                return Unknown(f"{ALREADY_OUT}; looking it up failed: {exc}")
+            found = None
         if found is None and not claim.maybe_sent:
             return Failed(f"{error}; an identical post is already there: change the text")
         if found is None:
